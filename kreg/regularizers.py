@@ -1,0 +1,203 @@
+"""Weight penalties with the conventions of Keras and of the literature.
+
+Two conventions for the strength `λ` of a penalty are in use:
+
+* Keras's: `penalty = λ * sum(|w|)` (L1) and `λ * sum(w ** 2)` (L2), with no
+  dependence on the size of the training set. `num_examples=None` gives this,
+  numerically identical to `keras.regularizers.L1`, `L2` and `L1L2`.
+* The literature's (course notes and Nielsen's book, where the cost is averaged
+  over `n` training examples): `penalty = λ / (2 n) * sum(|w|)` and
+  `λ / (2 n) * sum(w ** 2)`. The L2 gradient is then `λ / n * w`, so plain SGD
+  with step `α` gives the "weight decay" update `w <- (1 - α λ / n) w - α dL/dw`.
+  `num_examples=n` gives this; `num_examples=1` gives the `½ λ w²` form.
+
+All penalties are computed in float32 when the input is float16 or bfloat16
+(mixed precision), so they stay finite wherever float32 does.
+
+References:
+    Goodfellow, Bengio, Courville. Deep Learning, ch. 7.1 (2016).
+    Nielsen. Neural Networks and Deep Learning, ch. 3 (2015).
+    Zou, Hastie. Regularization and variable selection via the elastic net (2005).
+    Yuan, Lin. Model selection and estimation in regression with grouped
+    variables (2006).
+"""
+
+import keras
+from keras import ops
+
+from kreg import _ops
+from kreg import _validation as v
+
+
+def _coefficient(strength, num_examples):
+    """`λ` in Keras's convention, `λ / (2 n)` in the literature's."""
+    if num_examples is None:
+        return strength
+    return strength / (2.0 * num_examples)
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class L1(keras.regularizers.Regularizer):
+    """L1 penalty: `l1 * sum(|w|)`, or `l1 / (2 n) * sum(|w|)` with `n` given.
+
+    The gradient is `l1 * sign(w)` (Keras's convention) or
+    `l1 / (2 n) * sign(w)` (the literature's). A subgradient method never lands
+    on exact zeros; for exact sparsity use `kreg.optimizers.ProximalL1`.
+
+    Args:
+        l1: the strength `λ`, a finite float >= 0.
+        num_examples: `None` for Keras's convention, or the number of training
+            examples `n` for the `λ / (2 n)` convention.
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
+    >>> round(float(L1(1.0)(w)), 6)
+    1.0
+    >>> round(float(L1(1.0, num_examples=5)(w)), 6)
+    0.1
+    """
+
+    def __init__(self, l1, *, num_examples=None):
+        self.l1 = v.non_negative_float("L1", "l1", l1)
+        self.num_examples = v.positive_int("L1", "num_examples", num_examples, allow_none=True)
+
+    def __call__(self, x):
+        x = _ops.penalty_input(x)
+        coefficient = _coefficient(self.l1, self.num_examples)
+        return ops.cast(coefficient, x.dtype) * ops.sum(ops.absolute(x))
+
+    def get_config(self):
+        return {"l1": self.l1, "num_examples": self.num_examples}
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class L2(keras.regularizers.Regularizer):
+    """L2 penalty: `l2 * sum(w ** 2)`, or `l2 / (2 n) * sum(w ** 2)` with `n` given.
+
+    The gradient is `2 * l2 * w` (Keras's convention) or `l2 / n * w` (the
+    literature's), the weight decay `w <- (1 - α l2 / n) w - α dL/dw` under SGD.
+
+    Args:
+        l2: the strength `λ`, a finite float >= 0.
+        num_examples: `None` for Keras's convention, or the number of training
+            examples `n` for the `λ / (2 n)` convention (`1` gives `½ λ w²`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = np.array([[0.1, -0.05], [0.02, 0.15]], "float32")
+    >>> round(float(L2(1.0)(w)), 6)
+    0.0354
+    >>> round(float(L2(2.0, num_examples=1)(w)), 6)
+    0.0354
+    """
+
+    def __init__(self, l2, *, num_examples=None):
+        self.l2 = v.non_negative_float("L2", "l2", l2)
+        self.num_examples = v.positive_int("L2", "num_examples", num_examples, allow_none=True)
+
+    def __call__(self, x):
+        x = _ops.penalty_input(x)
+        coefficient = _coefficient(self.l2, self.num_examples)
+        return ops.cast(coefficient, x.dtype) * ops.sum(ops.square(x))
+
+    def get_config(self):
+        return {"l2": self.l2, "num_examples": self.num_examples}
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class ElasticNet(keras.regularizers.Regularizer):
+    """Elastic net: `l1 * sum(|w|) + l2 * sum(w ** 2)`.
+
+    With `num_examples=n`, both strengths follow the `λ / (2 n)` convention:
+    `l1 / (2 n) * sum(|w|) + l2 / (2 n) * sum(w ** 2)`. With `num_examples=None`
+    it is numerically identical to `keras.regularizers.L1L2(l1, l2)`.
+
+    Args:
+        l1: the L1 strength, a finite float >= 0.
+        l2: the L2 strength, a finite float >= 0.
+        num_examples: `None` (Keras's convention) or the number of training
+            examples `n`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
+    >>> round(float(ElasticNet(1.0, 1.0)(w)), 6)
+    1.3
+    """
+
+    def __init__(self, l1, l2, *, num_examples=None):
+        self.l1 = v.non_negative_float("ElasticNet", "l1", l1)
+        self.l2 = v.non_negative_float("ElasticNet", "l2", l2)
+        self.num_examples = v.positive_int(
+            "ElasticNet", "num_examples", num_examples, allow_none=True
+        )
+
+    def __call__(self, x):
+        x = _ops.penalty_input(x)
+        penalty = ops.convert_to_tensor(0.0, dtype=x.dtype)
+        if self.l1 != 0.0:
+            coefficient = _coefficient(self.l1, self.num_examples)
+            penalty += ops.cast(coefficient, x.dtype) * ops.sum(ops.absolute(x))
+        if self.l2 != 0.0:
+            coefficient = _coefficient(self.l2, self.num_examples)
+            penalty += ops.cast(coefficient, x.dtype) * ops.sum(ops.square(x))
+        return penalty
+
+    def get_config(self):
+        return {"l1": self.l1, "l2": self.l2, "num_examples": self.num_examples}
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class GroupLasso(keras.regularizers.Regularizer):
+    """Group lasso over output units: `l * sum_j ||w_j||_2`.
+
+    `w_j` is output unit `j`'s incoming weight vector (the fan-in axes, found as
+    in `kreg.constraints.MaxNorm`). The penalty pushes whole units to zero:
+    structured sparsity, a unit removed rather than single weights. The value
+    and gradient are exact at a zero unit (gradient 0 there, not NaN).
+
+    Args:
+        l: the strength `λ`, a finite float >= 0.
+        axis: `"auto"` (fan-in axes from the kernel's rank), an int or a list of
+            ints: the axes summed inside each group's norm.
+
+    Example:
+
+    >>> import numpy as np
+    >>> w = np.array([[3.0, 0.0], [4.0, 0.0]], "float32")
+    >>> float(GroupLasso(0.5)(w))
+    2.5
+    """
+
+    def __init__(self, l, *, axis="auto"):
+        self.l = v.non_negative_float("GroupLasso", "l", l)
+        self.axis = v.axis_spec("GroupLasso", "axis", axis)
+
+    def __call__(self, x):
+        axes = _ops.fan_in_axes("GroupLasso", self.axis, x)
+        x = _ops.penalty_input(x)
+        return ops.cast(self.l, x.dtype) * ops.sum(_ops.unit_norms(x, axes))
+
+    def get_config(self):
+        return {"l": self.l, "axis": self.axis}
+
+
+ALL = {
+    "l1": L1,
+    "l2": L2,
+    "elastic_net": ElasticNet,
+    "group_lasso": GroupLasso,
+}
+
+
+def get(name):
+    """The regularizer class registered under `name` (see `ALL`)."""
+    if name not in ALL:
+        raise ValueError(
+            f"Unknown regularizer: expected one of {sorted(ALL)}. Received: name={name!r}"
+        )
+    return ALL[name]

@@ -1,0 +1,134 @@
+"""Shared checks driven by one table of kreg's public components.
+
+Adding a component means adding a row: its class, constructor arguments (every
+one with a non-default value, so a `get_config` that forgets one is caught) and
+the layer slot it goes in.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kreg
+from kreg import constraints, regularizers
+
+COMPONENTS = [
+    ("l1", regularizers.L1, {"l1": 0.01, "num_examples": 50}, "kernel_regularizer"),
+    ("l1_activity", regularizers.L1, {"l1": 0.02, "num_examples": 9}, "activity_regularizer"),
+    ("l2", regularizers.L2, {"l2": 0.1, "num_examples": 7}, "kernel_regularizer"),
+    ("l2_bias", regularizers.L2, {"l2": 0.3, "num_examples": None}, "bias_regularizer"),
+    ("elastic_net", regularizers.ElasticNet, {"l1": 0.01, "l2": 0.03, "num_examples": 3}, "kernel_regularizer"),
+    ("group_lasso", regularizers.GroupLasso, {"l": 0.05, "axis": [0, 1, 2]}, "kernel_regularizer"),
+    ("max_norm", constraints.MaxNorm, {"max_value": 0.7, "axis": [0, 1, 2]}, "kernel_constraint"),
+    ("unit_norm", constraints.UnitNorm, {"axis": [0, 1, 2]}, "kernel_constraint"),
+]
+IDS = [row[0] for row in COMPONENTS]
+X = np.random.default_rng(4).normal(size=(4, 6, 6, 2)).astype("float32")
+Y = np.random.default_rng(5).normal(size=(4, 2)).astype("float32")
+
+
+def build(cls, kwargs, slot):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, name="conv"), keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
+    return kreg.attach(model, layers="conv", **{slot: cls(**kwargs)})
+
+
+def plain(value):
+    if isinstance(value, list):
+        return all(plain(item) for item in value)
+    return value is None or type(value) in (int, float, str, bool)
+
+
+@pytest.mark.parametrize(("name", "cls", "kwargs", "slot"), COMPONENTS, ids=IDS)
+def test_config_is_the_constructor_arguments(name, cls, kwargs, slot):
+    config = cls(**kwargs).get_config()
+    assert config == kwargs
+    assert all(plain(value) for value in config.values())
+    assert cls.from_config(json.loads(json.dumps(config))).get_config() == config
+
+
+@pytest.mark.parametrize(("name", "cls", "kwargs", "slot"), COMPONENTS, ids=IDS)
+def test_symbolic_and_eager_agree(name, cls, kwargs, slot):
+    component = cls(**kwargs)
+    kernel = np.random.default_rng(6).normal(size=(3, 3, 2, 4)).astype("float32")
+    eager = np.asarray(component(tf.constant(kernel)))
+    traced = tf.function(component.__call__)(tf.constant(kernel)).numpy()
+    np.testing.assert_allclose(traced, eager, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("name", "cls", "kwargs", "slot"), COMPONENTS, ids=IDS)
+def test_training_step_under_mixed_float16(name, cls, kwargs, slot, mixed_float16):
+    model = build(cls, kwargs, slot)
+    model.compile("sgd", "mse")
+    loss = model.train_on_batch(X, Y)
+    assert np.isfinite(loss)
+    assert all(loss.dtype == "float32" for loss in model.losses)
+
+
+def penalty(model):
+    model(X)  # activity penalties come from the last call
+    return float(sum(model.losses)) if model.losses else 0.0
+
+
+LOAD_SCRIPT = """
+import json, sys
+import keras, numpy as np
+import kreg  # registers kreg's objects: no custom_objects needed
+x = np.load(sys.argv[1])
+out = {}
+for path in sys.argv[2:]:
+    model = keras.saving.load_model(path, safe_mode=True)
+    pred = model.predict(x, verbose=0).tolist()
+    model(x)  # activity penalties come from the last eager call
+    optimizer = model.optimizer
+    out[path] = {
+        "pred": pred,
+        "penalty": float(sum(model.losses)) if model.losses else 0.0,
+        "conv": model.get_layer("conv").get_config(),
+        "optimizer": None if optimizer is None else [type(optimizer).__name__, optimizer.get_config().get("l1"),
+                                                     int(optimizer.iterations)],
+    }
+print(json.dumps(out))
+"""
+
+
+def test_save_and_load_in_a_fresh_process(tmp_path):
+    expected = {}
+    for name, cls, kwargs, slot in COMPONENTS:
+        model = build(cls, kwargs, slot)
+        model.compile("sgd", "mse")
+        model.train_on_batch(X, Y)
+        path = str(tmp_path / f"{name}.keras")
+        model.save(path)
+        expected[path] = (model.predict(X, verbose=0), penalty(model), slot, kwargs)
+    # A compiled model with kreg's optimizer and metric.
+    model = build(regularizers.L2, {"l2": 0.1, "num_examples": 7}, "kernel_regularizer")
+    model.compile(kreg.optimizers.ProximalL1(keras.optimizers.Adam(0.01), 0.05), "mse",
+                  metrics=[kreg.metrics.DataLoss("mse")])
+    model.fit(X, Y, batch_size=2, epochs=1, verbose=0)
+    proximal = str(tmp_path / "proximal.keras")
+    model.save(proximal)
+    np.save(tmp_path / "x.npy", X)
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "x.npy"), *expected, proximal],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    for path, (pred, pen, slot, kwargs) in expected.items():
+        np.testing.assert_array_equal(np.array(loaded[path]["pred"], "float32"), pred)
+        assert loaded[path]["penalty"] == pytest.approx(pen, rel=1e-6)
+        assert loaded[path]["conv"][slot]["config"] == kwargs
+        assert loaded[path]["conv"][slot]["module"] in ("kreg.regularizers", "kreg.constraints")
+    assert loaded[proximal]["optimizer"] == ["ProximalL1", 0.05, 2]
+    np.testing.assert_array_equal(np.array(loaded[proximal]["pred"], "float32"), model.predict(X, verbose=0))

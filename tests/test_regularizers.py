@@ -1,0 +1,134 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kreg import regularizers
+
+RNG = np.random.default_rng(0)
+W = RNG.normal(size=(7, 5)).astype("float32")
+
+
+def value_and_grad(regularizer, w):
+    w = tf.Variable(w)
+    with tf.GradientTape() as tape:
+        penalty = regularizer(w)
+    return float(penalty), tape.gradient(penalty, w).numpy()
+
+
+def test_worked_examples():
+    a = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
+    b = np.array([[0.1, -0.05], [0.02, 0.15]], "float32")
+    assert float(regularizers.L1(1.0)(a)) == pytest.approx(1.00, abs=1e-6)
+    assert float(regularizers.L1(1.0)(b)) == pytest.approx(0.32, abs=1e-6)
+    assert np.sqrt(float(regularizers.L2(1.0)(b))) == pytest.approx(0.188, abs=5e-4)
+
+
+@pytest.mark.parametrize("n", [None, 1, 50])
+def test_l1_value_and_gradient(n):
+    coefficient = 0.3 if n is None else 0.3 / (2 * n)
+    value, grad = value_and_grad(regularizers.L1(0.3, num_examples=n), W)
+    assert value == pytest.approx(coefficient * np.abs(W).sum(), rel=1e-6)
+    np.testing.assert_allclose(grad, coefficient * np.sign(W), rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [None, 1, 50])
+def test_l2_value_and_gradient(n):
+    value, grad = value_and_grad(regularizers.L2(0.3, num_examples=n), W)
+    if n is None:
+        assert value == pytest.approx(0.3 * np.square(W).sum(), rel=1e-6)
+        np.testing.assert_allclose(grad, 2 * 0.3 * W, rtol=1e-6)
+    else:
+        assert value == pytest.approx(0.3 / (2 * n) * np.square(W).sum(), rel=1e-6)
+        np.testing.assert_allclose(grad, 0.3 / n * W, rtol=1e-6)
+
+
+def test_half_lambda_form_with_one_example():
+    w = np.array([[1.5, -2.0]], "float32")
+    assert float(regularizers.L2(0.4, num_examples=1)(w)) == pytest.approx(0.5 * 0.4 * 6.25)
+
+
+@pytest.mark.parametrize("n", [None, 20])
+def test_elastic_net_value_and_gradient(n):
+    scale = 1.0 if n is None else 1.0 / (2 * n)
+    value, grad = value_and_grad(regularizers.ElasticNet(0.2, 0.5, num_examples=n), W)
+    expected = scale * (0.2 * np.abs(W).sum() + 0.5 * np.square(W).sum())
+    assert value == pytest.approx(expected, rel=1e-6)
+    np.testing.assert_allclose(grad, scale * (0.2 * np.sign(W) + 2 * 0.5 * W), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (regularizers.L1(0.013), keras.regularizers.L1(0.013)),
+        (regularizers.L2(0.013), keras.regularizers.L2(0.013)),
+        (regularizers.ElasticNet(0.013, 0.007), keras.regularizers.L1L2(0.013, 0.007)),
+        (regularizers.ElasticNet(0.0, 0.007), keras.regularizers.L1L2(0.0, 0.007)),
+    ],
+)
+def test_keras_convention_is_bitwise_identical(ours, theirs):
+    w = RNG.normal(size=(64, 33)).astype("float32")
+    assert np.asarray(ours(w)).tobytes() == np.asarray(theirs(w)).tobytes()
+
+
+def test_sgd_with_l2_is_weight_decay():
+    n, lam, alpha = 40, 3.0, 0.1
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    y = RNG.normal(size=(8, 2)).astype("float32")
+    w0 = RNG.normal(size=(5, 2)).astype("float32")
+    layer = keras.layers.Dense(2, use_bias=False, kernel_regularizer=regularizers.L2(lam, num_examples=n))
+    model = keras.Sequential([keras.Input((5,)), layer])
+    layer.kernel.assign(w0)
+    w = tf.Variable(w0)
+    with tf.GradientTape() as tape:
+        data_loss = keras.losses.MeanSquaredError()(y, tf.matmul(x, w))
+    data_grad = tape.gradient(data_loss, w).numpy()
+    model.compile(optimizer=keras.optimizers.SGD(alpha), loss="mse")
+    model.train_on_batch(x, y)
+    expected = (1 - alpha * lam / n) * w0 - alpha * data_grad
+    np.testing.assert_allclose(layer.kernel.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_group_lasso_sums_unit_norms():
+    value, grad = value_and_grad(regularizers.GroupLasso(0.7), W)
+    norms = np.linalg.norm(W, axis=0)
+    assert value == pytest.approx(0.7 * norms.sum(), rel=1e-6)
+    np.testing.assert_allclose(grad, 0.7 * W / norms, rtol=1e-5)
+
+
+def test_group_lasso_groups_conv_filters_and_is_finite_at_zero():
+    kernel = RNG.normal(size=(3, 3, 4, 6)).astype("float32")
+    kernel[..., 2] = 0.0
+    value, grad = value_and_grad(regularizers.GroupLasso(1.0), kernel)
+    assert value == pytest.approx(np.linalg.norm(kernel.reshape(-1, 6), axis=0).sum(), rel=1e-6)
+    assert np.isfinite(grad).all()
+    assert (grad[..., 2] == 0).all()
+
+
+def test_half_precision_penalty_is_float32_and_finite():
+    x = np.full((256, 64), 200.0, "float16")  # sum of squares 6.6e8: inf in float16
+    for regularizer in (regularizers.L2(1.0), regularizers.ElasticNet(1.0, 1.0), regularizers.GroupLasso(1.0)):
+        penalty = regularizer(x)
+        assert penalty.dtype == "float32"
+        assert np.isfinite(float(penalty))
+
+
+def test_activity_regularizer_trains_under_mixed_float16(mixed_float16):
+    # Keras's own activity regularizers crash here (float16 loss added to float32).
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activity_regularizer=regularizers.L2(0.01)),
+            keras.layers.Dense(2, dtype="float32", kernel_regularizer=regularizers.L1(0.01)),
+        ]
+    )
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((16, 4)), np.ones((16, 2)), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert all(loss.dtype == "float32" for loss in model.losses)
+
+
+def test_registry():
+    assert regularizers.get("elastic_net") is regularizers.ElasticNet
+    with pytest.raises(ValueError, match="Received: name='l3'"):
+        regularizers.get("l3")

@@ -1,0 +1,57 @@
+"""One table of bad constructor arguments: each must raise a ValueError naming it."""
+
+import math
+
+import keras
+import pytest
+
+import kreg
+from kreg import constraints, optimizers, regularizers
+
+NOT_A_FACTOR = [-0.1, math.nan, math.inf, -math.inf, True, "0.1", None]
+NOT_A_COUNT = [0, -3, 2.0, 1.5, True, "10", math.nan]
+NOT_A_LIMIT = [0, -1, math.nan, math.inf, False, "2"]
+NOT_AN_AXIS = ["fan_in", "", True, 1.5, [], [0, 0], [0, "1"], None]
+
+CASES = (
+    [(lambda a: regularizers.L1(a), "L1", "l1", a) for a in NOT_A_FACTOR]
+    + [(lambda a: regularizers.L2(a), "L2", "l2", a) for a in NOT_A_FACTOR]
+    + [(lambda a: regularizers.ElasticNet(a, 0.1), "ElasticNet", "l1", a) for a in NOT_A_FACTOR]
+    + [(lambda a: regularizers.ElasticNet(0.1, a), "ElasticNet", "l2", a) for a in NOT_A_FACTOR]
+    + [(lambda a: regularizers.GroupLasso(a), "GroupLasso", "l", a) for a in NOT_A_FACTOR]
+    + [(lambda a: regularizers.L1(0.1, num_examples=a), "L1", "num_examples", a) for a in NOT_A_COUNT]
+    + [(lambda a: regularizers.L2(0.1, num_examples=a), "L2", "num_examples", a) for a in NOT_A_COUNT]
+    + [
+        (lambda a: regularizers.ElasticNet(0.1, 0.1, num_examples=a), "ElasticNet", "num_examples", a)
+        for a in NOT_A_COUNT
+    ]
+    + [(lambda a: constraints.MaxNorm(a), "MaxNorm", "max_value", a) for a in NOT_A_LIMIT]
+    + [(lambda a: constraints.MaxNorm(2.0, axis=a), "MaxNorm", "axis", a) for a in NOT_AN_AXIS]
+    + [(lambda a: constraints.UnitNorm(axis=a), "UnitNorm", "axis", a) for a in NOT_AN_AXIS]
+    + [(lambda a: regularizers.GroupLasso(0.1, axis=a), "GroupLasso", "axis", a) for a in NOT_AN_AXIS]
+    + [
+        (lambda a: optimizers.ProximalL1(keras.optimizers.SGD(), a), "ProximalL1", "l1", a)
+        for a in NOT_A_FACTOR
+    ]
+    + [
+        (lambda a: optimizers.ProximalL1(a, 0.1), "ProximalL1", "optimizer", a)
+        for a in ["sgd", None, keras.optimizers.SGD]
+    ]
+    + [
+        (lambda a: optimizers.ProximalL1(keras.optimizers.SGD(), 0.1, var_names=a), "ProximalL1", "var_names", a)
+        for a in ["kernel", [], [""], [3]]
+    ]
+    + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
+    + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
+    + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]
+)
+
+
+@pytest.mark.parametrize(("build", "owner", "name", "value"), CASES)
+def test_bad_argument_raises_naming_it(build, owner, name, value):
+    with pytest.raises(ValueError) as info:
+        build(value)
+    message = str(info.value)
+    assert f"argument `{name}` of {owner}" in message
+    assert f"Received: {name}={value!r}" in message
+
