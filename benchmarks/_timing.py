@@ -1,0 +1,28 @@
+"""Interleaved timing: every candidate runs once per round, so drift hits all alike."""
+
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def fit_timer(model, x, y, batch_size):
+    """A function that runs one epoch of `model.fit` (warmed up: traced already)."""
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+
+    def run():
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+
+    return run
+
+
+def interleaved(candidates, rounds):
+    """Median seconds per call of each `name -> fn`, calls interleaved by round."""
+    times = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
