@@ -135,8 +135,9 @@ def attach(
     explicit = layers is not None
     selected = _selector(layers)
     chosen = [layer for layer in _all_layers(model) if selected(layer)]
-    if isinstance(layers, (str, list)) and layers:
-        missing = sorted(set([layers] if isinstance(layers, str) else layers) - {l.name for l in chosen})
+    names = [layers] if isinstance(layers, str) else layers
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        missing = sorted(set(names) - {layer.name for layer in chosen})
         if missing:
             raise ValueError(
                 f"Invalid value for argument `layers` of attach: no layer named "

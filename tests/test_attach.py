@@ -91,6 +91,8 @@ def test_nested_layers_are_reached_and_depthwise_axes_resolved():
 def test_errors():
     with pytest.raises(ValueError, match="no layer named \\['nope'\\]"):
         kreg.attach(mlp(), layers=["out", "nope"], kernel_regularizer=regularizers.L2(0.1))
+    with pytest.raises(ValueError, match="no layer named \\['nope'\\]"):
+        kreg.attach(mlp(), layers=("out", "nope"), kernel_regularizer=regularizers.L2(0.1))
     with pytest.raises(ValueError, match="'drop' \\(Dropout\\) has no `kernel_regularizer`"):
         kreg.attach(mlp(), layers=keras.layers.Dropout, kernel_regularizer=regularizers.L2(0.1))
     with pytest.raises(ValueError, match="at least one of"):
