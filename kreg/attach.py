@@ -9,6 +9,7 @@ The result saves and loads like any model, the regularizers included.
 
 import keras
 
+from kreg import _cloning
 from kreg import _validation as v
 
 # The weight slots a layer config may have, by kind of weight matrix.
@@ -19,13 +20,6 @@ _TRANSPOSED = (
     keras.layers.Conv3DTranspose,
 )
 _DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
 
 
 def _selector(layers):
@@ -134,7 +128,7 @@ def attach(
         )
     explicit = layers is not None
     selected = _selector(layers)
-    chosen = [layer for layer in _all_layers(model) if selected(layer)]
+    chosen = [layer for layer in _cloning.all_layers(model) if selected(layer)]
     names = [layers] if isinstance(layers, str) else layers
     if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
         missing = sorted(set(names) - {layer.name for layer in chosen})
@@ -165,16 +159,7 @@ def attach(
                 update[target] = _for_layer(obj, layer)
         updates[id(layer)] = update
 
-    pairs = []
+    def configure(layer, config):
+        return {**config, **updates.get(id(layer), {})}
 
-    def clone_layer(layer):
-        config = layer.get_config()
-        config.update(updates.get(id(layer), {}))
-        clone = layer.__class__.from_config(config)
-        pairs.append((layer, clone))
-        return clone
-
-    clone = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
-    for old, new in pairs:
-        new.set_weights(old.get_weights())
-    return clone
+    return _cloning.clone(model, configure=configure)

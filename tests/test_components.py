@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import kreg
 from kreg import constraints, regularizers
+from kreg.layers import Dropout
 
 COMPONENTS = [
     ("l1", regularizers.L1, {"l1": 0.01, "num_examples": 50}, "kernel_regularizer"),
@@ -29,6 +30,10 @@ COMPONENTS = [
     ("unit_norm", constraints.UnitNorm, {"axis": [0, 1, 2]}, "kernel_constraint"),
 ]
 IDS = [row[0] for row in COMPONENTS]
+LAYERS = [
+    ("dropout", Dropout, {"rate": 0.37, "scaling": "test_time", "noise_shape": [None, 1, 1, None], "seed": 11}),
+]
+LAYER_IDS = [row[0] for row in LAYERS]
 X = np.random.default_rng(4).normal(size=(4, 6, 6, 2)).astype("float32")
 Y = np.random.default_rng(5).normal(size=(4, 2)).astype("float32")
 
@@ -39,6 +44,14 @@ def build(cls, kwargs, slot):
         [keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, name="conv"), keras.layers.Flatten(), keras.layers.Dense(2)]
     )
     return kreg.attach(model, layers="conv", **{slot: cls(**kwargs)})
+
+
+def build_with_layer(cls, kwargs):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, name="conv"), cls(**kwargs, name="under_test"),
+         keras.layers.Flatten(), keras.layers.Dense(2)]
+    )
 
 
 def plain(value):
@@ -53,6 +66,22 @@ def test_config_is_the_constructor_arguments(name, cls, kwargs, slot):
     assert config == kwargs
     assert all(plain(value) for value in config.values())
     assert cls.from_config(json.loads(json.dumps(config))).get_config() == config
+
+
+@pytest.mark.parametrize(("name", "cls", "kwargs"), LAYERS, ids=LAYER_IDS)
+def test_layer_config_is_the_constructor_arguments(name, cls, kwargs):
+    config = cls(**kwargs).get_config()
+    assert {key: config[key] for key in kwargs} == kwargs
+    assert all(plain(value) for value in config.values() if not isinstance(value, dict))
+    again = cls.from_config(json.loads(json.dumps(config))).get_config()
+    assert again == config
+
+
+@pytest.mark.parametrize(("name", "cls", "kwargs"), LAYERS, ids=LAYER_IDS)
+def test_layer_symbolic_and_eager_agree(name, cls, kwargs):
+    model = build_with_layer(cls, kwargs)
+    eager = np.asarray(model(X, training=False))
+    np.testing.assert_allclose(model.predict(X, verbose=0), eager, rtol=1e-6)
 
 
 @pytest.mark.parametrize(("name", "cls", "kwargs", "slot"), COMPONENTS, ids=IDS)
@@ -93,6 +122,7 @@ for path in sys.argv[2:]:
         "pred": pred,
         "penalty": float(sum(model.losses)) if model.losses else 0.0,
         "conv": model.get_layer("conv").get_config(),
+        "under_test": model.layers[1].get_config(),
         "optimizer": None if optimizer is None else [type(optimizer).__name__, optimizer.get_config().get("l1"),
                                                      int(optimizer.iterations)],
     }
@@ -109,6 +139,13 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
         path = str(tmp_path / f"{name}.keras")
         model.save(path)
         expected[path] = (model.predict(X, verbose=0), penalty(model), slot, kwargs)
+    for name, cls, kwargs in LAYERS:
+        model = build_with_layer(cls, kwargs)
+        model.compile("sgd", "mse")
+        model.train_on_batch(X, Y)
+        path = str(tmp_path / f"layer_{name}.keras")
+        model.save(path)
+        expected[path] = (model.predict(X, verbose=0), penalty(model), None, kwargs)
     # A compiled model with kreg's optimizer and metric.
     model = build(regularizers.L2, {"l2": 0.1, "num_examples": 7}, "kernel_regularizer")
     model.compile(kreg.optimizers.ProximalL1(keras.optimizers.Adam(0.01), 0.05), "mse",
@@ -128,6 +165,9 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
     for path, (pred, pen, slot, kwargs) in expected.items():
         np.testing.assert_array_equal(np.array(loaded[path]["pred"], "float32"), pred)
         assert loaded[path]["penalty"] == pytest.approx(pen, rel=1e-6)
+        if slot is None:  # a layer row
+            assert {key: loaded[path]["under_test"][key] for key in kwargs} == kwargs
+            continue
         assert loaded[path]["conv"][slot]["config"] == kwargs
         assert loaded[path]["conv"][slot]["module"] in ("kreg.regularizers", "kreg.constraints")
     assert loaded[proximal]["optimizer"] == ["ProximalL1", 0.05, 2]

@@ -7,6 +7,7 @@ import pytest
 
 import kreg
 from kreg import constraints, optimizers, regularizers
+from kreg.layers import Dropout
 
 NOT_A_FACTOR = [-0.1, math.nan, math.inf, -math.inf, True, "0.1", None]
 NOT_A_COUNT = [0, -3, 2.0, 1.5, True, "10", math.nan]
@@ -41,6 +42,13 @@ CASES = (
         (lambda a: optimizers.ProximalL1(keras.optimizers.SGD(), 0.1, var_names=a), "ProximalL1", "var_names", a)
         for a in ["kernel", [], [""], [3]]
     ]
+    + [(lambda a: Dropout(a), "Dropout", "rate", a) for a in [1.0, 1, -0.1, math.nan, math.inf, True, "0.5", None]]
+    + [(lambda a: Dropout(0.5, scaling=a), "Dropout", "scaling", a) for a in ["paper", "", None, 1]]
+    + [(lambda a: Dropout(0.5, noise_shape=a), "Dropout", "noise_shape", a) for a in [(), (0, 1), (2.0,), "1", (True,)]]
+    + [(lambda a: Dropout(0.5, seed=a), "Dropout", "seed", a) for a in [-1, 1.5, "0", True]]
+    + [(lambda a: kreg.mc_predict(None, None, samples=a), "mc_predict", "samples", a) for a in [0, 2.0, True]]
+    + [(lambda a: kreg.mc_predict(None, None, seed=a), "mc_predict", "seed", a) for a in [-1, 2.0, True]]
+    + [(lambda a: kreg.convert_dropout_scaling(None, a), "convert_dropout_scaling", "scaling", a) for a in ["x", None]]
     + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
     + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
     + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]

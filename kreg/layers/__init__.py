@@ -1,0 +1,5 @@
+"""kreg's layers."""
+
+from kreg.layers.dropout import Dropout
+
+__all__ = ["Dropout"]

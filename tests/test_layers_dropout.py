@@ -1,0 +1,118 @@
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from kreg.layers import Dropout
+from kreg.layers.dropout import quantized_keep
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.mark.parametrize("scaling", ["inverted", "test_time"])
+def test_fraction_dropped_and_kept_values(scaling):
+    rate = 0.3
+    keep = float(quantized_keep(rate))
+    assert keep == pytest.approx(0.7, abs=2**-16)
+    a = RNG.uniform(0.5, 2.0, size=(1000, 1000)).astype("float32")
+    out = np.asarray(Dropout(rate, scaling=scaling, seed=3)(a, training=True))
+    dropped = out == 0
+    # 1M Bernoulli(0.3) draws: standard error 4.6e-4, tolerance 5 of them.
+    assert dropped.mean() == pytest.approx(rate, abs=0.0023)
+    expected = a / keep if scaling == "inverted" else a
+    np.testing.assert_allclose(out[~dropped], expected[~dropped], rtol=1e-6)
+
+
+@pytest.mark.parametrize("scaling", ["inverted", "test_time"])
+def test_mean_of_training_passes_is_the_inference_output(scaling):
+    layer = Dropout(0.4, scaling=scaling, seed=1)
+    a = RNG.uniform(0.5, 2.0, size=(1, 64)).astype("float32")
+    passes = np.asarray(layer(np.repeat(a, 20000, axis=0), training=True))
+    inference = np.asarray(layer(a, training=False))[0]
+    keep = float(quantized_keep(0.4))
+    # Per element: std of one pass a*sqrt(keep*(1-keep))/(keep or 1); of the mean, / sqrt(20000).
+    scale = 1 / keep if scaling == "inverted" else 1.0
+    tolerance = 5 * a[0] * scale * np.sqrt(keep * (1 - keep)) / np.sqrt(20000)
+    assert (np.abs(passes.mean(axis=0) - inference) <= tolerance).all()
+    expected = a[0] if scaling == "inverted" else a[0] * keep
+    np.testing.assert_allclose(inference, expected, rtol=1e-6)
+
+
+def test_noise_shape_shares_the_mask_along_broadcast_axes():
+    layer = Dropout(0.5, noise_shape=(None, 1, 1, None), seed=2)
+    out = np.asarray(layer(np.ones((8, 5, 5, 16), "float32"), training=True))
+    assert (out == out[:, :1, :1, :]).all()
+    assert 0 < (out == 0).mean() < 1
+    with pytest.raises(ValueError, match="noise_shape"):
+        layer(np.ones((8, 5), "float32"), training=True)
+
+
+@pytest.mark.parametrize("scaling", ["inverted", "test_time"])
+def test_rate_zero_is_the_identity(scaling):
+    a = RNG.normal(size=(16, 9)).astype("float32")
+    layer = Dropout(0.0, scaling=scaling, seed=0)
+    for training in (True, False):
+        np.testing.assert_array_equal(np.asarray(layer(a, training=training)), a)
+
+
+def masks(seed):
+    return np.asarray(Dropout(0.5, seed=seed)(np.ones((4, 256), "float32"), training=True))
+
+
+MASK_SCRIPT = """
+import sys, numpy as np
+from kreg.layers import Dropout
+out = [np.asarray(Dropout(0.5, seed=s)(np.ones((4, 256), "float32"), training=True)) for s in (0, 9)]
+np.save(sys.argv[1], np.stack(out))
+"""
+
+
+def test_same_seed_same_masks_across_processes(tmp_path):
+    path = str(tmp_path / "masks.npy")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", MASK_SCRIPT, path], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    other = np.load(path)
+    np.testing.assert_array_equal(other[0], masks(0))
+    np.testing.assert_array_equal(other[1], masks(9))
+    assert (masks(0) != masks(1)).any()
+    assert (masks(0) != masks(None)).any()  # seed=0 is a seed, not "no seed"
+
+
+def test_rate_changes_without_retracing(monkeypatch):
+    traces = []
+    original = Dropout.call
+
+    def counting_call(self, inputs, training=False):
+        traces.append(training)
+        return original(self, inputs, training=training)
+
+    monkeypatch.setattr(Dropout, "call", counting_call)
+    layer = Dropout(0.5, scaling="test_time", seed=0)
+    model = keras.Sequential([keras.Input((32,)), layer, keras.layers.Dense(1, kernel_initializer="ones",
+                                                                            use_bias=False)])
+    model.compile(keras.optimizers.SGD(0.0), "mse")  # weights fixed: outputs show the scaling
+    x, y = np.ones((64, 32), "float32"), np.zeros((64, 1), "float32")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    traced = len(traces)
+    before = model.predict(x[:1], verbose=0)
+    layer.rate = 0.1
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    after = model.predict(x[:1], verbose=0)
+    model.predict(x[:1], verbose=0)
+    assert len(traces) == traced + 1  # the predict function, once; training never again
+    np.testing.assert_allclose(after / before, float(quantized_keep(0.1)) / float(quantized_keep(0.5)), rtol=1e-5)
+    assert layer.get_config()["rate"] == 0.1
+
+
+def test_mixed_float16(mixed_float16):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16), Dropout(0.3, scaling="test_time"),
+                              keras.layers.Dense(1, dtype="float32")])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((32, 8)), np.ones((32, 1)), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert model.layers[1].compute_dtype == "float16"
