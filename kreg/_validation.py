@@ -49,6 +49,15 @@ def positive_int(owner, name, value, *, allow_none=False):
     return int(value)
 
 
+def seed(owner, value, *, allow_none=True):
+    """A seed: an int >= 0 (0 included, a seed like any other), or None if allowed."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+        raise invalid(owner, "seed", "an int >= 0" + (" or None" if allow_none else ""), value)
+    return int(value)
+
+
 def one_of(owner, name, value, choices):
     """`value` must be one of `choices` (compared with ==, type-checked)."""
     if not isinstance(value, str) or value not in choices:

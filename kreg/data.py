@@ -33,8 +33,7 @@ def digits(*, train_size=500, label_noise=0.3, validation_size=300, flat=True, s
     label_noise = v.non_negative_float("digits", "label_noise", label_noise)
     if label_noise > 1:
         raise v.invalid("digits", "label_noise", "a float in [0, 1]", label_noise)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise v.invalid("digits", "seed", "an int >= 0", seed)
+    seed = v.seed("digits", seed, allow_none=False)
     if not isinstance(flat, bool):
         raise v.invalid("digits", "flat", "a bool", flat)
 

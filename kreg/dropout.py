@@ -1,7 +1,5 @@
 """Model-level dropout tools: Monte Carlo prediction, folding and converting the scaling."""
 
-import numbers
-
 import keras
 import numpy as np
 
@@ -83,8 +81,7 @@ def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):
     """
     samples = v.positive_int("mc_predict", "samples", samples)
     batch_size = v.positive_int("mc_predict", "batch_size", batch_size)
-    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0):
-        raise v.invalid("mc_predict", "seed", "None or an int >= 0", seed)
+    seed = v.seed("mc_predict", seed)
     layers = [layer for layer in _cloning.all_layers(model) if isinstance(layer, SAMPLING)]
     rows = len(keras.tree.flatten(x)[0])
     draws = []

@@ -103,9 +103,7 @@ class Dropout(keras.layers.Layer):
         self._rate = check_rate("Dropout", rate)
         self.scaling = v.one_of("Dropout", "scaling", scaling, SCALINGS)
         self.noise_shape = _check_noise_shape(noise_shape)
-        if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0):
-            raise v.invalid("Dropout", "seed", "None or an int >= 0", seed)
-        self.seed = None if seed is None else int(seed)
+        self.seed = v.seed("Dropout", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.rate_variable = self.add_weight(
             shape=(),
