@@ -2,6 +2,7 @@
 
 from kreg import callbacks
 from kreg import constraints
+from kreg import augment
 from kreg import data
 from kreg import layers
 from kreg import metrics
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "attach",
+    "augment",
     "convert_dropout_scaling",
     "fold_dropout_scaling",
     "mc_predict",

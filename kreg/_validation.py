@@ -32,6 +32,28 @@ def non_negative_float(owner, name, value):
     return float(value)
 
 
+def fraction(owner, name, value, high=1.0, *, include_high=True):
+    """A float in [0, high] (or [0, high) with `include_high=False`)."""
+    inside = _is_real(value) and math.isfinite(value) and 0 <= value and (
+        value <= high if include_high else value < high
+    )
+    if not inside:
+        raise invalid(owner, name, f"a float in [0, {high:g}{']' if include_high else ')'}", value)
+    return float(value)
+
+
+def value_range(owner, value):
+    """A pair `(low, high)` of finite floats with `low < high`, as a list."""
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(_is_real(b) and math.isfinite(b) for b in value)
+        and value[0] < value[1]
+    ):
+        raise invalid(owner, "value_range", "a pair (low, high) of finite floats with low < high", value)
+    return [float(value[0]), float(value[1])]
+
+
 def positive_float(owner, name, value):
     """A finite real number > 0, returned as a Python float."""
     if not _is_real(value) or not math.isfinite(value) or value <= 0:

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import kreg
-from kreg import constraints, regularizers
+from kreg import augment, constraints, regularizers
 from kreg.layers import Dropout
 
 COMPONENTS = [
@@ -32,6 +32,21 @@ COMPONENTS = [
 IDS = [row[0] for row in COMPONENTS]
 LAYERS = [
     ("dropout", Dropout, {"rate": 0.37, "scaling": "test_time", "noise_shape": [None, 1, 1, None], "seed": 11}),
+    ("flip", augment.RandomFlip, {"mode": "vertical", "probability": 0.3, "seed": 5}),
+    ("rotation", augment.RandomRotation, {"magnitude": 12.5, "probability": 0.7, "seed": 5}),
+    ("crop", augment.RandomCrop, {"magnitude": 0.3, "probability": 0.6, "seed": 2}),
+    ("translation", augment.RandomTranslation, {"magnitude": 0.2, "probability": 0.4, "seed": 3}),
+    ("brightness", augment.RandomBrightness,
+     {"magnitude": 0.2, "value_range": [-1.0, 2.0], "probability": 0.5, "seed": 1}),
+    ("contrast", augment.RandomContrast, {"magnitude": 0.3, "value_range": [-1.0, 2.0], "probability": 0.5, "seed": 1}),
+    ("saturation", augment.RandomSaturation,
+     {"magnitude": 0.4, "value_range": [-1.0, 2.0], "probability": 0.5, "seed": 1}),
+    ("hue", augment.RandomHue, {"magnitude": 0.1, "value_range": [-1.0, 2.0], "probability": 0.5, "seed": 1}),
+    ("noise", augment.GaussianNoise, {"magnitude": 0.3, "probability": 0.9, "seed": 4}),
+    ("feature_dropout", augment.FeatureDropout, {"magnitude": 0.2, "probability": 0.8, "seed": 4}),
+    ("policy", augment.Policy, {"transforms": [augment.RandomFlip(seed=1), augment.RandomRotation(5.0, seed=2),
+                                               augment.GaussianNoise(0.1)],
+                                "seed": 8, "fill_mode": "wrap", "interpolation": "nearest"}),
 ]
 LAYER_IDS = [row[0] for row in LAYERS]
 X = np.random.default_rng(4).normal(size=(4, 6, 6, 2)).astype("float32")
@@ -54,6 +69,16 @@ def build_with_layer(cls, kwargs):
     )
 
 
+def expected_config(kwargs):
+    """`kwargs` as a config holds them: layers serialized."""
+    def one(value):
+        if isinstance(value, list) and value and isinstance(value[0], keras.layers.Layer):
+            return [keras.saving.serialize_keras_object(layer) for layer in value]
+        return value
+
+    return {key: one(value) for key, value in kwargs.items()}
+
+
 def plain(value):
     if isinstance(value, list):
         return all(plain(item) for item in value)
@@ -71,8 +96,9 @@ def test_config_is_the_constructor_arguments(name, cls, kwargs, slot):
 @pytest.mark.parametrize(("name", "cls", "kwargs"), LAYERS, ids=LAYER_IDS)
 def test_layer_config_is_the_constructor_arguments(name, cls, kwargs):
     config = cls(**kwargs).get_config()
-    assert {key: config[key] for key in kwargs} == kwargs
-    assert all(plain(value) for value in config.values() if not isinstance(value, dict))
+    assert {key: config[key] for key in kwargs} == expected_config(kwargs)
+    # Plain values, except Keras's own dtype policy and serialized sub-layers.
+    assert all(plain(value) for key, value in config.items() if key not in ("dtype", "transforms"))
     again = cls.from_config(json.loads(json.dumps(config))).get_config()
     assert again == config
 
@@ -141,6 +167,7 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
         expected[path] = (model.predict(X, verbose=0), penalty(model), slot, kwargs)
     for name, cls, kwargs in LAYERS:
         model = build_with_layer(cls, kwargs)
+        model(X, training=True)  # the layer works in training too
         model.compile("sgd", "mse")
         model.train_on_batch(X, Y)
         path = str(tmp_path / f"layer_{name}.keras")
@@ -166,7 +193,8 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
         np.testing.assert_array_equal(np.array(loaded[path]["pred"], "float32"), pred)
         assert loaded[path]["penalty"] == pytest.approx(pen, rel=1e-6)
         if slot is None:  # a layer row
-            assert {key: loaded[path]["under_test"][key] for key in kwargs} == kwargs
+            assert {key: loaded[path]["under_test"][key] for key in kwargs} == json.loads(
+                json.dumps(expected_config(kwargs)))
             continue
         assert loaded[path]["conv"][slot]["config"] == kwargs
         assert loaded[path]["conv"][slot]["module"] in ("kreg.regularizers", "kreg.constraints")

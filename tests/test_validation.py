@@ -7,6 +7,7 @@ import pytest
 
 import kreg
 from kreg import constraints, optimizers, regularizers
+from kreg import augment
 from kreg.layers import Dropout
 
 NOT_A_FACTOR = [-0.1, math.nan, math.inf, -math.inf, True, "0.1", None]
@@ -49,6 +50,37 @@ CASES = (
     + [(lambda a: kreg.mc_predict(None, None, samples=a), "mc_predict", "samples", a) for a in [0, 2.0, True]]
     + [(lambda a: kreg.mc_predict(None, None, seed=a), "mc_predict", "seed", a) for a in [-1, 2.0, True]]
     + [(lambda a: kreg.convert_dropout_scaling(None, a), "convert_dropout_scaling", "scaling", a) for a in ["x", None]]
+    + [(lambda a: augment.RandomRotation(a), "RandomRotation", "magnitude", a) for a in [-0.2, 181, math.nan, "5", True]]
+    + [(lambda a: augment.RandomCrop(a), "RandomCrop", "magnitude", a) for a in [-0.1, math.inf, None]]
+    + [(lambda a: augment.RandomTranslation(a), "RandomTranslation", "magnitude", a) for a in [-0.1, 1.5]]
+    + [(lambda a: augment.RandomContrast(a), "RandomContrast", "magnitude", a) for a in [-0.1, 1.1, math.nan]]
+    + [(lambda a: augment.RandomHue(a), "RandomHue", "magnitude", a) for a in [0.6, -0.1]]
+    + [(lambda a: augment.FeatureDropout(a), "FeatureDropout", "magnitude", a) for a in [1.0, -0.1]]
+    + [(lambda a: augment.GaussianNoise(a), "GaussianNoise", "magnitude", a) for a in [-1.0, math.nan]]
+    + [(lambda a: augment.RandomRotation(10.0, probability=a), "RandomRotation", "probability", a)
+       for a in [-0.1, 1.5, math.nan, True]]
+    + [(lambda a: augment.RandomFlip(a), "RandomFlip", "mode", a) for a in ["diag", "horizontal_and_vertical", 1]]
+    + [(lambda a: augment.RandomFlip(seed=a), "RandomFlip", "seed", a) for a in [-1, 0.5]]
+    + [(lambda a: augment.RandomBrightness(0.1, value_range=a), "RandomBrightness", "value_range", a)
+       for a in [(1, 0), (0, 0), (0, math.nan), (0,), "0-1"]]
+    + [(lambda a: augment.Policy(a), "Policy", "transforms", a)
+       for a in [[], [keras.layers.RandomFlip()], augment.RandomFlip(), None]]
+    + [(lambda a: augment.Policy([augment.RandomFlip()], fill_mode=a), "Policy", "fill_mode", a) for a in ["mirror", None]]
+    + [(lambda a: augment.Policy([augment.RandomFlip()], interpolation=a), "Policy", "interpolation", a)
+       for a in ["bicubic"]]
+    + [(lambda a: augment.MixUpCutMix(mixup_alpha=a), "MixUpCutMix", "mixup_alpha", a) for a in [-1.0, math.nan, True]]
+    + [(lambda a: augment.MixUpCutMix(cutmix_alpha=a), "MixUpCutMix", "cutmix_alpha", a) for a in [-1.0, math.inf]]
+    + [(lambda a: augment.MixUpCutMix(prob=a), "MixUpCutMix", "prob", a) for a in [-0.1, 1.1, math.nan]]
+    + [(lambda a: augment.MixUpCutMix(switch_prob=a), "MixUpCutMix", "switch_prob", a) for a in [2, -1]]
+    + [(lambda a: augment.MixUpCutMix(label_smoothing=a), "MixUpCutMix", "label_smoothing", a) for a in [1.0, -0.1]]
+    + [(lambda a: augment.MixUpCutMix(mode=a), "MixUpCutMix", "mode", a) for a in ["elem", "pair", None]]
+    + [(lambda a: augment.MixUpCutMix(num_classes=a), "MixUpCutMix", "num_classes", a) for a in [0, 2.5]]
+    + [(lambda a: augment.expand([0], [0], copies=a, policy=augment.RandomFlip(), seed=0), "expand", "copies", a)
+       for a in [0, 1.5]]
+    + [(lambda a: augment.expand([0], [0], copies=1, policy=a, seed=0), "expand", "policy", a)
+       for a in [None, keras.layers.RandomFlip()]]
+    + [(lambda a: augment.expand([0], [0], copies=1, policy=augment.RandomFlip(), seed=a), "expand", "seed", a)
+       for a in [None, -1]]
     + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
     + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
     + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]

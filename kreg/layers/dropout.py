@@ -21,7 +21,6 @@ References:
     way to prevent neural networks from overfitting. JMLR 15 (2014).
 """
 
-import math
 import numbers
 
 import keras
@@ -35,10 +34,7 @@ _LEVELS = 2**16
 
 
 def check_rate(owner, value):
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not real or not math.isfinite(value) or not 0 <= value < 1:
-        raise v.invalid(owner, "rate", "a float in [0, 1)", value)
-    return float(value)
+    return v.fraction(owner, "rate", value, 1.0, include_high=False)
 
 
 def quantized_keep(rate):
@@ -64,6 +60,11 @@ def keep_mask(shape, rate, seed):
     halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]
     threshold = tf.cast(_drop_threshold(rate), tf.uint16)
     return tf.reshape(halves >= threshold, shape)
+
+
+def draw_seed(seed_generator):
+    """The next `[2]` int32 seed of `seed_generator`, for `tf.random.stateless_*`."""
+    return tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), tf.int32)
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -129,12 +130,9 @@ class Dropout(keras.layers.Layer):
         keep = ops.cast(quantized_keep(self.rate_variable), inputs.dtype)
         if not training:
             return inputs * keep if self.scaling == "test_time" else inputs
-        mask = keep_mask(self._mask_shape(inputs), self.rate_variable, self._next_seed())
+        mask = keep_mask(self._mask_shape(inputs), self.rate_variable, draw_seed(self.seed_generator))
         kept = inputs * (1 / keep) if self.scaling == "inverted" else inputs
         return ops.where(mask, kept, ops.cast(0, inputs.dtype))
-
-    def _next_seed(self):
-        return tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)

@@ -1,0 +1,118 @@
+"""The base of kreg's augmentation layers: a seeded random transform with a probability and a magnitude.
+
+Every transform is applied to each example independently with `probability`,
+with a strength `magnitude` whose meaning each subclass states. `magnitude`
+lives in a float32 variable that the compiled step reads, so a schedule can
+change it between epochs without rebuilding or retracing. Identity at
+inference. Inputs may be batched or a single example.
+"""
+
+import keras
+from keras import ops
+
+from kreg import _validation as v
+
+
+class Transform(keras.layers.Layer):
+    """A random transform applied per example with `probability` and strength `magnitude`.
+
+    Subclasses set `max_magnitude` (None for no upper bound) and implement
+    `transform(x, magnitude, seed_generator)` on a batch (pointwise
+    transforms) or `matrix(batch, height, width, magnitude, seed_generator)`
+    returning output-to-input pixel maps `[batch, 3, 3]` (geometric ones).
+    """
+
+    geometric = False
+    max_magnitude = None
+
+    def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self._magnitude = self._check_magnitude(magnitude)
+        self.probability = v.fraction(owner, "probability", probability)
+        self.seed = v.seed(owner, seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.magnitude_variable = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self._magnitude),
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            name="magnitude",
+        )
+        self.built = True
+
+    def _check_magnitude(self, value):
+        owner = type(self).__name__
+        if self.max_magnitude is None:
+            return v.non_negative_float(owner, "magnitude", value)
+        return v.fraction(owner, "magnitude", value, self.max_magnitude)
+
+    @property
+    def magnitude(self):
+        return self._magnitude
+
+    @magnitude.setter
+    def magnitude(self, value):
+        self._magnitude = self._check_magnitude(value)
+        self.magnitude_variable.assign(self._magnitude)
+
+    def applied(self, batch, seed_generator):
+        """A `[batch]` boolean: which examples this transform changes."""
+        return keras.random.uniform((batch,), seed=seed_generator) < self.probability
+
+    def call(self, inputs, training=True):
+        if not training:
+            return inputs
+        x, single = _as_batch(inputs)
+        out = apply_transforms([self], ops.cast(x, "float32"), self.seed_generator)
+        out = ops.cast(out, inputs.dtype)
+        return out[0] if single else out
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "magnitude": self._magnitude, "probability": self.probability,
+                "seed": self.seed}
+
+
+def _as_batch(x):
+    """`(batch, was_single)`: a single example gets a batch axis of 1."""
+    x = ops.convert_to_tensor(x)
+    return (x[None], True) if len(x.shape) in (1, 3) else (x, False)
+
+
+def identity_matrices(batch):
+    return ops.broadcast_to(ops.eye(3), (batch, 3, 3))
+
+
+def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", interpolation="bilinear"):
+    """Applies `transforms` to the float32 batch `x`, drawing from `seed_generator`.
+
+    The geometric transforms are composed into one output-to-input map and
+    resampled once (one `keras.ops.image.affine_transform`); the pointwise ones
+    follow in their order.
+    """
+    batch = ops.shape(x)[0]
+    geometric = [t for t in transforms if t.geometric]
+    if geometric:
+        if len(x.shape) != 4:
+            raise ValueError(
+                f"{type(geometric[0]).__name__} needs images (batch, height, width, channels) or "
+                f"(height, width, channels). Received a tensor of shape {x.shape}"
+            )
+        height, width = ops.shape(x)[1], ops.shape(x)[2]
+        total = identity_matrices(batch)
+        for t in geometric:
+            m = t.matrix(batch, height, width, t.magnitude_variable, seed_generator)
+            m = ops.where(t.applied(batch, seed_generator)[:, None, None], m, identity_matrices(batch))
+            total = ops.matmul(total, m)
+        flat = ops.reshape(total, (batch, 9))[:, :8]
+        x = ops.image.affine_transform(x, flat, interpolation=interpolation, fill_mode=fill_mode)
+    for t in transforms:
+        if not t.geometric:
+            changed = t.transform(x, t.magnitude_variable, seed_generator)
+            mask = ops.reshape(t.applied(batch, seed_generator), [-1] + [1] * (len(x.shape) - 1))
+            x = ops.where(mask, changed, x)
+    return x

@@ -1,0 +1,58 @@
+"""Augmentations for any input, flat feature vectors included: additive Gaussian noise and feature dropout."""
+
+import keras
+from keras import ops
+
+from kreg import _validation as v
+from kreg.augment._base import Transform
+from kreg.layers.dropout import draw_seed
+from kreg.layers.dropout import keep_mask
+from kreg.layers.dropout import quantized_keep
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class GaussianNoise(Transform):
+    """Adds zero-mean Gaussian noise with standard deviation `magnitude` (input noise).
+
+    Works on inputs of any shape: images or flat feature vectors. Training
+    with input noise is, to first order, an L2 penalty on the weights (Bishop,
+    1995). Not clipped.
+
+    Args:
+        magnitude: the noise's standard deviation, >= 0.
+        probability: the chance that an example gets noise.
+        seed: `None` or an int >= 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> noise = GaussianNoise(0.1, seed=0)
+    >>> x = np.zeros((2000, 8), "float32")
+    >>> round(float(np.asarray(noise(x)).std()), 2)
+    0.1
+    """
+
+    def transform(self, x, magnitude, seed_generator):
+        return x + keras.random.normal(ops.shape(x), seed=seed_generator) * magnitude
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class FeatureDropout(Transform):
+    """Zeroes each input feature with probability `magnitude`, scaling the rest by `1 / keep`.
+
+    Dropout on the inputs (Srivastava et al. keep 80% of input units), for
+    flat feature vectors or any other input; the expectation of each feature
+    is unchanged, as in inverted dropout.
+
+    Args:
+        magnitude: the drop rate, in [0, 1).
+        probability: the chance that an example is corrupted at all.
+        seed: `None` or an int >= 0.
+    """
+
+    def _check_magnitude(self, value):
+        return v.fraction("FeatureDropout", "magnitude", value, 1.0, include_high=False)
+
+    def transform(self, x, magnitude, seed_generator):
+        mask = keep_mask(ops.shape(x), magnitude, draw_seed(seed_generator))
+        return ops.where(mask, x / ops.cast(quantized_keep(magnitude), x.dtype), 0.0)
