@@ -1,5 +1,6 @@
 """Small pure functions on tensors shared by regularizers and constraints."""
 
+import keras
 from keras import ops
 
 
@@ -62,3 +63,19 @@ def unit_norms(x, axes):
     squares = ops.sum(ops.square(x), axis=axes, keepdims=True)
     positive = squares > 0
     return ops.where(positive, ops.sqrt(ops.where(positive, squares, 1)), 0)
+
+
+def scalar_weight(layer, name, value):
+    """A float32 non-trainable scalar of `layer` that compiled steps read.
+
+    Not autocast under mixed precision: a rate or magnitude keeps float32
+    resolution. Assigning it between epochs needs no rebuild and no retrace.
+    """
+    return layer.add_weight(
+        shape=(),
+        initializer=keras.initializers.Constant(value),
+        dtype="float32",
+        trainable=False,
+        autocast=False,
+        name=name,
+    )

@@ -10,6 +10,7 @@ inference. Inputs may be batched or a single example.
 import keras
 from keras import ops
 
+from kreg import _ops
 from kreg import _validation as v
 
 
@@ -32,14 +33,7 @@ class Transform(keras.layers.Layer):
         self.probability = v.fraction(owner, "probability", probability)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.magnitude_variable = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(self._magnitude),
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            name="magnitude",
-        )
+        self.magnitude_variable = _ops.scalar_weight(self, "magnitude", self._magnitude)
         self.built = True
 
     def _check_magnitude(self, value):

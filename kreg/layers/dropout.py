@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kreg import _ops
 from kreg import _validation as v
 
 SCALINGS = ("inverted", "test_time")
@@ -106,14 +107,7 @@ class Dropout(keras.layers.Layer):
         self.noise_shape = _check_noise_shape(noise_shape)
         self.seed = v.seed("Dropout", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.rate_variable = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(self._rate),
-            dtype="float32",
-            trainable=False,
-            autocast=False,
-            name="rate",
-        )
+        self.rate_variable = _ops.scalar_weight(self, "rate", self._rate)
         self.supports_masking = True
         self.built = True
 
