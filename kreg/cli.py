@@ -46,6 +46,9 @@ def _train(args):
             loss=loss,
             metrics=["accuracy", kreg.metrics.DataLoss(loss)],
         )
+        board = keras.callbacks.TensorBoard(os.path.join(run_dir, name))
+        # The flipped labels are errors no model should fit: they are the baseline training error.
+        diagnosis = kreg.callbacks.FitDiagnosis(baseline_error=args.label_noise, tensorboard=board)
         model.fit(
             x,
             y,
@@ -53,13 +56,10 @@ def _train(args):
             epochs=args.epochs,
             batch_size=32,
             verbose=0,
-            callbacks=[
-                kreg.callbacks.LossBreakdown(),
-                keras.callbacks.TensorBoard(os.path.join(run_dir, name)),
-            ],
+            callbacks=[kreg.callbacks.RegularizationMonitor(tensorboard=board), diagnosis, board],
         )
         results[name] = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-        print(f"{name:>12}: test accuracy {results[name]:.3f}")
+        print(f"{name:>12}: test accuracy {results[name]:.3f}; {diagnosis.verdict}: {diagnosis.recommendation}")
     gain = results["regularized"] - results["baseline"]
     print(
         f"L2(l2={args.l2}, num_examples={len(x)}) + MaxNorm({args.max_norm}) changes test "

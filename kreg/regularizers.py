@@ -29,15 +29,46 @@ from kreg import _ops
 from kreg import _validation as v
 
 
-def _coefficient(strength, num_examples):
-    """`λ` in Keras's convention, `λ / (2 n)` in the literature's."""
-    if num_examples is None:
-        return strength
-    return strength / (2.0 * num_examples)
+def _strength(name):
+    """A strength argument: a Python float for `get_config`, mirrored in a variable the penalty reads.
+
+    Setting it (`regularizer.l2 = 0.1`, or `kreg.callbacks.RegularizationSchedule`)
+    changes the penalty in an already compiled train step: no rebuild, no retrace.
+    """
+
+    def get(self):
+        return self._values[name]
+
+    def set(self, value):
+        self._values[name] = v.non_negative_float(type(self).__name__, name, value)
+        self._variables[name].assign(self._values[name])
+
+    return property(get, set, doc=f"The strength `{name}`, a float >= 0; may be set between epochs.")
+
+
+class _Penalty(keras.regularizers.Regularizer):
+    """Shared plumbing: validated strengths held as float32 variables."""
+
+    strengths = ()
+
+    def _init_strengths(self, num_examples=None, **values):
+        owner = type(self).__name__
+        self._values, self._variables = {}, {}
+        for name, value in values.items():
+            self._values[name] = v.non_negative_float(owner, name, value)
+            self._variables[name] = keras.Variable(
+                self._values[name], dtype="float32", trainable=False, autocast=False, name=name
+            )
+        self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
+
+    def _coefficient(self, name, dtype):
+        """`λ` in Keras's convention, `λ / (2 n)` in the literature's, as a `dtype` scalar."""
+        strength = ops.cast(self._variables[name], dtype)
+        return strength if self.num_examples is None else strength / (2.0 * self.num_examples)
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class L1(keras.regularizers.Regularizer):
+class L1(_Penalty):
     """L1 penalty: `l1 * sum(|w|)`, or `l1 / (2 n) * sum(|w|)` with `n` given.
 
     The gradient is `l1 * sign(w)` (Keras's convention) or
@@ -59,21 +90,22 @@ class L1(keras.regularizers.Regularizer):
     0.1
     """
 
+    strengths = ("l1",)
+    l1 = _strength("l1")
+
     def __init__(self, l1, *, num_examples=None):
-        self.l1 = v.non_negative_float("L1", "l1", l1)
-        self.num_examples = v.positive_int("L1", "num_examples", num_examples, allow_none=True)
+        self._init_strengths(num_examples, l1=l1)
 
     def __call__(self, x):
         x = _ops.penalty_input(x)
-        coefficient = _coefficient(self.l1, self.num_examples)
-        return ops.cast(coefficient, x.dtype) * ops.sum(ops.absolute(x))
+        return self._coefficient("l1", x.dtype) * ops.sum(ops.absolute(x))
 
     def get_config(self):
         return {"l1": self.l1, "num_examples": self.num_examples}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class L2(keras.regularizers.Regularizer):
+class L2(_Penalty):
     """L2 penalty: `l2 * sum(w ** 2)`, or `l2 / (2 n) * sum(w ** 2)` with `n` given.
 
     The gradient is `2 * l2 * w` (Keras's convention) or `l2 / n * w` (the
@@ -94,21 +126,22 @@ class L2(keras.regularizers.Regularizer):
     0.0354
     """
 
+    strengths = ("l2",)
+    l2 = _strength("l2")
+
     def __init__(self, l2, *, num_examples=None):
-        self.l2 = v.non_negative_float("L2", "l2", l2)
-        self.num_examples = v.positive_int("L2", "num_examples", num_examples, allow_none=True)
+        self._init_strengths(num_examples, l2=l2)
 
     def __call__(self, x):
         x = _ops.penalty_input(x)
-        coefficient = _coefficient(self.l2, self.num_examples)
-        return ops.cast(coefficient, x.dtype) * ops.sum(ops.square(x))
+        return self._coefficient("l2", x.dtype) * ops.sum(ops.square(x))
 
     def get_config(self):
         return {"l2": self.l2, "num_examples": self.num_examples}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class ElasticNet(keras.regularizers.Regularizer):
+class ElasticNet(_Penalty):
     """Elastic net: `l1 * sum(|w|) + l2 * sum(w ** 2)`.
 
     With `num_examples=n`, both strengths follow the `λ / (2 n)` convention:
@@ -129,30 +162,26 @@ class ElasticNet(keras.regularizers.Regularizer):
     1.3
     """
 
+    strengths = ("l1", "l2")
+    l1 = _strength("l1")
+    l2 = _strength("l2")
+
     def __init__(self, l1, l2, *, num_examples=None):
-        self.l1 = v.non_negative_float("ElasticNet", "l1", l1)
-        self.l2 = v.non_negative_float("ElasticNet", "l2", l2)
-        self.num_examples = v.positive_int(
-            "ElasticNet", "num_examples", num_examples, allow_none=True
-        )
+        self._init_strengths(num_examples, l1=l1, l2=l2)
 
     def __call__(self, x):
         x = _ops.penalty_input(x)
-        penalty = ops.convert_to_tensor(0.0, dtype=x.dtype)
-        if self.l1 != 0.0:
-            coefficient = _coefficient(self.l1, self.num_examples)
-            penalty += ops.cast(coefficient, x.dtype) * ops.sum(ops.absolute(x))
-        if self.l2 != 0.0:
-            coefficient = _coefficient(self.l2, self.num_examples)
-            penalty += ops.cast(coefficient, x.dtype) * ops.sum(ops.square(x))
-        return penalty
+        return (
+            self._coefficient("l1", x.dtype) * ops.sum(ops.absolute(x))
+            + self._coefficient("l2", x.dtype) * ops.sum(ops.square(x))
+        )
 
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2, "num_examples": self.num_examples}
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class GroupLasso(keras.regularizers.Regularizer):
+class GroupLasso(_Penalty):
     """Group lasso over output units: `l * sum_j ||w_j||_2`.
 
     `w_j` is output unit `j`'s incoming weight vector (the fan-in axes, found as
@@ -173,14 +202,17 @@ class GroupLasso(keras.regularizers.Regularizer):
     2.5
     """
 
-    def __init__(self, l, *, axis="auto"):
-        self.l = v.non_negative_float("GroupLasso", "l", l)
+    strengths = ("l",)
+    l = _strength("l")  # noqa: E741 (the usual name of the strength)
+
+    def __init__(self, l, *, axis="auto"):  # noqa: E741
+        self._init_strengths(l=l)
         self.axis = v.axis_spec("GroupLasso", "axis", axis)
 
     def __call__(self, x):
         axes = _ops.fan_in_axes("GroupLasso", self.axis, x)
         x = _ops.penalty_input(x)
-        return ops.cast(self.l, x.dtype) * ops.sum(_ops.unit_norms(x, axes))
+        return self._coefficient("l", x.dtype) * ops.sum(_ops.unit_norms(x, axes))
 
     def get_config(self):
         return {"l": self.l, "axis": self.axis}

@@ -17,7 +17,8 @@ def test_train_writes_tensorboard_logs_with_the_penalty(tmp_path, capsys):
     events = EventAccumulator(str(run_dir / "regularized" / "train"))
     events.Reload()
     tags = events.Tags()["tensors"] + events.Tags()["scalars"]
-    assert {"epoch_loss", "epoch_data_loss", "epoch_penalty"} <= set(tags)
+    assert {"epoch_loss", "epoch_data_loss", "epoch_penalty", "epoch_generalization_gap",
+            "regularization/penalty", "fit/verdict"} <= set(tags)
 
 
 def test_bad_input_exits_2(tmp_path, capsys):

@@ -8,6 +8,7 @@ import pytest
 import kreg
 from kreg import constraints, optimizers, regularizers
 from kreg import augment
+from kreg.callbacks import FitDiagnosis, RegularizationMonitor, RegularizationSchedule, Schedule
 from kreg.layers import Dropout
 
 NOT_A_FACTOR = [-0.1, math.nan, math.inf, -math.inf, True, "0.1", None]
@@ -81,6 +82,25 @@ CASES = (
        for a in [None, keras.layers.RandomFlip()]]
     + [(lambda a: augment.expand([0], [0], copies=1, policy=augment.RandomFlip(), seed=a), "expand", "seed", a)
        for a in [None, -1]]
+    + [(lambda a: RegularizationMonitor("logs", histograms=a), "RegularizationMonitor", "histograms", a)
+       for a in [1, "yes", None]]
+    + [(lambda a: RegularizationMonitor("logs", small=a), "RegularizationMonitor", "small", a) for a in [0, -1e-3, math.nan]]
+    + [(lambda a: RegularizationMonitor(a), "RegularizationMonitor", "log_dir", a) for a in [3, ["logs"]]]
+    + [(lambda a: RegularizationMonitor(tensorboard=a), "RegularizationMonitor", "tensorboard", a)
+       for a in ["logs", keras.callbacks.History()]]
+    + [(lambda a: FitDiagnosis(baseline_error=a), "FitDiagnosis", "baseline_error", a) for a in [-0.1, math.nan, "0"]]
+    + [(lambda a: FitDiagnosis(bias_threshold=a), "FitDiagnosis", "bias_threshold", a) for a in [-0.1, math.inf]]
+    + [(lambda a: FitDiagnosis(variance_threshold=a), "FitDiagnosis", "variance_threshold", a) for a in [-1, None]]
+    + [(lambda a: FitDiagnosis(patience=a), "FitDiagnosis", "patience", a) for a in [0, 1.5, True]]
+    + [(lambda a: FitDiagnosis(error=a), "FitDiagnosis", "error", a) for a in ["", None, 3]]
+    + [(lambda a: Schedule(a, 0.0, 1.0, epochs=3), "Schedule", "kind", a) for a in ["step", None]]
+    + [(lambda a: Schedule("linear", a, 1.0, epochs=3), "Schedule", "start", a) for a in [math.nan, "0", None]]
+    + [(lambda a: Schedule("linear", 0.0, a, epochs=3), "Schedule", "end", a) for a in [None, math.inf]]
+    + [(lambda a: Schedule("cosine", 0.0, 1.0, epochs=a), "Schedule", "epochs", a) for a in [1, 0, None, 2.5]]
+    + [(lambda a: RegularizationSchedule(dropout_rate=a), "RegularizationSchedule", "dropout_rate", a)
+       for a in ["0.5", [0.5]]]
+    + [(lambda a: RegularizationSchedule(penalty_scale=a), "RegularizationSchedule", "penalty_scale", a)
+       for a in ["1", {}]]
     + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
     + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
     + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]
@@ -95,3 +115,18 @@ def test_bad_argument_raises_naming_it(build, owner, name, value):
     assert f"argument `{name}` of {owner}" in message
     assert f"Received: {name}={value!r}" in message
 
+
+
+def test_callback_arguments_that_go_together():
+    with pytest.raises(ValueError, match="needs `log_dir` or `tensorboard`"):
+        RegularizationMonitor()
+    with pytest.raises(ValueError, match="not both"):
+        FitDiagnosis(log_dir="logs", tensorboard=keras.callbacks.TensorBoard("logs"))
+    with pytest.raises(ValueError, match="at least one of"):
+        RegularizationSchedule()
+    with pytest.raises(ValueError, match=r"argument `dropout_rate` of RegularizationSchedule: expected a Schedule within \[0, 1\)"):
+        RegularizationSchedule(dropout_rate=Schedule("linear", 0.5, 1.0, epochs=3))
+    with pytest.raises(ValueError, match="argument `augment_scale` of RegularizationSchedule: expected a Schedule of values >= 0"):
+        RegularizationSchedule(augment_scale=-0.5)
+    with pytest.raises(ValueError, match="takes no `end` or `epochs`"):
+        Schedule("constant", 0.1, 0.2)

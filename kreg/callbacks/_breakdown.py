@@ -1,9 +1,24 @@
-"""Training callbacks."""
+"""The penalty apart from the data loss, in the epoch logs."""
 
-import keras
+from kreg.callbacks._base import Callback
 
 
-class LossBreakdown(keras.callbacks.Callback):
+def add_penalties(logs, data_loss="data_loss"):
+    """Adds `penalty = loss - data_loss` (and `val_penalty`) to `logs`; returns the keys added."""
+    if data_loss not in logs:
+        raise ValueError(
+            f"No `{data_loss}` in the logs: compile the model with "
+            f"metrics=[kreg.metrics.DataLoss(loss)]. Logged: {sorted(logs)}"
+        )
+    added = []
+    for prefix in ("", "val_"):
+        if prefix + "loss" in logs and prefix + data_loss in logs:
+            logs[prefix + "penalty"] = float(logs[prefix + "loss"] - logs[prefix + data_loss])
+            added.append(prefix + "penalty")
+    return added
+
+
+class LossBreakdown(Callback):
     """Logs `penalty = loss - data_loss` (and `val_penalty`) after each epoch.
 
     Keras's `loss` and `val_loss` are data loss plus every penalty. With
@@ -37,14 +52,5 @@ class LossBreakdown(keras.callbacks.Callback):
         self.data_loss = data_loss
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        if self.data_loss not in logs:
-            raise ValueError(
-                f"LossBreakdown found no `{self.data_loss}` in the logs: compile the "
-                f"model with metrics=[kreg.metrics.DataLoss(loss)]. Logged: {sorted(logs)}"
-            )
-        for prefix in ("", "val_"):
-            if prefix + "loss" in logs and prefix + self.data_loss in logs:
-                penalty = logs[prefix + "loss"] - logs[prefix + self.data_loss]
-                logs[prefix + "penalty"] = float(penalty)
+        if logs is not None:
+            add_penalties(logs, self.data_loss)

@@ -1,0 +1,121 @@
+"""TensorBoard scalars that show what regularization does to a model, epoch by epoch."""
+
+import keras
+import tensorflow as tf
+
+from kreg import _ops
+from kreg import _validation as v
+from kreg import constraints
+from kreg.callbacks._base import Callback
+from kreg.callbacks._base import Writers
+from kreg.callbacks._base import check_destination
+from kreg.callbacks._breakdown import add_penalties
+from kreg.layers import Dropout
+
+
+def kernel_stats(kernel, small=1e-3):
+    """L1 and L2 norms, the fraction of exact zeros and of `|w| < small`, of a kernel (TF ops)."""
+    magnitude = tf.abs(kernel)
+    size = tf.cast(tf.size(kernel), kernel.dtype)
+    return {
+        "l1": tf.reduce_sum(magnitude),
+        "l2": tf.sqrt(tf.reduce_sum(tf.square(kernel))),
+        "zero_fraction": tf.reduce_sum(tf.cast(magnitude == 0, kernel.dtype)) / size,
+        "small_fraction": tf.reduce_sum(tf.cast(magnitude < small, kernel.dtype)) / size,
+    }
+
+
+def max_norm_stats(variable, kernel):
+    """The largest per-unit norm and the limit, where a max-norm constraint is set; else {}."""
+    constraint = getattr(variable, "constraint", None)
+    if isinstance(constraint, constraints.MaxNorm):
+        axes = _ops.fan_in_axes("MaxNorm", constraint.axis, variable)
+    elif isinstance(constraint, keras.constraints.MaxNorm):
+        axes = constraint.axis
+    else:
+        return {}
+    norms = tf.sqrt(tf.reduce_sum(tf.square(kernel), axis=axes))
+    return {"max_unit_norm": tf.reduce_max(norms), "max_norm_limit": tf.constant(constraint.max_value)}
+
+
+class RegularizationMonitor(Callback):
+    """Writes to TensorBoard, per epoch, what regularization does to the model.
+
+    In the run's `train` and `validation` directories: `regularization/data_loss`
+    and `regularization/penalty` (also added to the logs as `penalty` and
+    `val_penalty`, as `LossBreakdown` does; needs `kreg.metrics.DataLoss` among
+    the compiled metrics). In `train`, for each kernel (every trainable variable
+    of rank >= 2, tagged by its path): `weights/PATH/l1`, `l2`, `zero_fraction`
+    (exactly 0.0), `small_fraction` (`|w| < small`), and where a max-norm
+    constraint is set `max_unit_norm` next to `max_norm_limit`; each kreg
+    Dropout layer's current `dropout/NAME/rate`; with `histograms=True`, a
+    histogram of each kernel.
+
+    Args:
+        log_dir: the run's TensorBoard directory; or
+        tensorboard: the run's `keras.callbacks.TensorBoard` (or a subclass):
+            its `log_dir` when training begins, so a tuner's per-trial
+            directories are followed.
+        histograms: also write kernel histograms (costlier).
+        small: the threshold of `small_fraction`, a float > 0.
+        data_loss: the name of the `DataLoss` metric in the logs.
+    """
+
+    def __init__(self, log_dir=None, *, tensorboard=None, histograms=False, small=1e-3, data_loss="data_loss"):
+        super().__init__()
+        check_destination("RegularizationMonitor", log_dir, tensorboard)
+        if log_dir is None and tensorboard is None:
+            raise ValueError(
+                "RegularizationMonitor needs `log_dir` or `tensorboard`. Received: log_dir=None, tensorboard=None"
+            )
+        if not isinstance(histograms, bool):
+            raise v.invalid("RegularizationMonitor", "histograms", "a bool", histograms)
+        self.log_dir = log_dir
+        self.tensorboard = tensorboard
+        self.histograms = histograms
+        self.small = v.positive_float("RegularizationMonitor", "small", small)
+        self.data_loss = data_loss
+        self._writers = self._weights_summary = None
+
+    def on_train_begin(self, logs=None):
+        self._writers = Writers(self.log_dir, self.tensorboard)
+        self._weights_summary = None
+
+    def on_train_end(self, logs=None):
+        if self._writers is not None:
+            self._writers.close()
+            self._writers = self._weights_summary = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        add_penalties(logs, self.data_loss)
+        for writer, prefix in ((self._writers.train, ""), (self._writers.validation, "val_")):
+            if prefix + "loss" in logs:
+                self._writers.scalars(writer, epoch, {
+                    "regularization/data_loss": logs[prefix + self.data_loss],
+                    "regularization/penalty": logs[prefix + "penalty"],
+                })
+        if self._weights_summary is None:
+            self._weights_summary = self._trace_weights_summary()
+        self._weights_summary(tf.constant(epoch, tf.int64))
+
+    def _trace_weights_summary(self):
+        """One traced function that computes and writes every weight statistic: one call per epoch."""
+        kernels = [variable for variable in self.model.trainable_variables if len(variable.shape) >= 2]
+        dropouts = [layer for layer in self.model._flatten_layers(include_self=False) if isinstance(layer, Dropout)]
+        writer, small, histograms = self._writers.train, self.small, self.histograms
+
+        @tf.function
+        def summary(step):
+            with writer.as_default(step=step):
+                for variable in kernels:
+                    kernel = tf.convert_to_tensor(variable.value)
+                    stats = {**kernel_stats(kernel, small), **max_norm_stats(variable, kernel)}
+                    for name, value in stats.items():
+                        tf.summary.scalar(f"weights/{variable.path}/{name}", value)
+                    if histograms:
+                        tf.summary.histogram(f"weights/{variable.path}", kernel)
+                for layer in dropouts:
+                    tf.summary.scalar(f"dropout/{layer.name}/rate", layer.rate_variable)
+
+        return summary

@@ -1,0 +1,213 @@
+import copy
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import kreg
+from kreg.callbacks import FitDiagnosis, RegularizationMonitor, RegularizationSchedule, Schedule
+
+RNG = np.random.default_rng(10)
+
+
+def scalars(directory):
+    events = EventAccumulator(str(directory), size_guidance={"tensors": 0})
+    events.Reload()
+    values = {tag: [(e.step, tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
+              for tag in events.Tags()["tensors"]}
+    return {tag: [(step, float(value)) for step, value in events] for tag, events in values.items()
+            if events[0][1].dtype.kind == "f"}
+
+
+def regularized_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu", name="hidden", kernel_regularizer=kreg.regularizers.L1(0.01),
+                           kernel_constraint=kreg.constraints.MaxNorm(1.0)),
+        kreg.layers.Dropout(0.3, name="drop"),
+        keras.layers.Dense(3, name="out", kernel_regularizer=kreg.regularizers.L2(0.01)),
+    ])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, metrics=["accuracy", kreg.metrics.DataLoss(loss)])
+    return model
+
+
+X = RNG.normal(size=(96, 8)).astype("float32")
+Y = (X[:, 0] > 0).astype("int32") + (X[:, 1] > 1).astype("int32")
+
+
+class MyTensorBoard(keras.callbacks.TensorBoard):
+    pass
+
+
+@pytest.mark.parametrize("destination", ["log_dir", "tensorboard"])
+def test_monitor_writes_what_tensorboard_reads_back(tmp_path, destination):
+    model = regularized_model()
+    tensorboard = MyTensorBoard(str(tmp_path))  # a subclass: found by isinstance
+    monitor = (RegularizationMonitor(str(tmp_path)) if destination == "log_dir"
+               else RegularizationMonitor(tensorboard=tensorboard))
+    history = model.fit(X, Y, batch_size=32, epochs=3, validation_data=(X[:32], Y[:32]), verbose=0,
+                        callbacks=[monitor, tensorboard]).history
+    train, validation = scalars(tmp_path / "train"), scalars(tmp_path / "validation")
+    for tag in ["regularization/data_loss", "regularization/penalty", "dropout/drop/rate",
+                "weights/sequential/hidden/kernel/l1", "weights/sequential/hidden/kernel/l2",
+                "weights/sequential/hidden/kernel/zero_fraction", "weights/sequential/hidden/kernel/small_fraction",
+                "weights/sequential/hidden/kernel/max_unit_norm", "weights/sequential/hidden/kernel/max_norm_limit",
+                "weights/sequential/out/kernel/l1"]:
+        tag = tag.replace("sequential", model.name)
+        assert [step for step, _ in train[tag]] == [0, 1, 2], tag
+    data = np.array([value for _, value in train["regularization/data_loss"]])
+    penalty = np.array([value for _, value in train["regularization/penalty"]])
+    np.testing.assert_allclose(data + penalty, history["loss"], rtol=1e-5)
+    val = np.array([value for _, value in validation["regularization/data_loss"]])
+    val_penalty = np.array([value for _, value in validation["regularization/penalty"]])
+    np.testing.assert_allclose(val + val_penalty, history["val_loss"], rtol=1e-5)
+    assert (penalty > 0).all()
+    kernel = model.get_layer("hidden").kernel.numpy()
+    l1 = train[f"weights/{model.name}/hidden/kernel/l1"][-1][1]
+    assert l1 == pytest.approx(np.abs(kernel).sum(), rel=1e-5)
+    assert train[f"weights/{model.name}/hidden/kernel/max_unit_norm"][-1][1] <= 1.0 + 1e-5
+    assert train[f"weights/{model.name}/hidden/kernel/max_norm_limit"][-1][1] == 1.0
+    assert train["dropout/drop/rate"][-1][1] == pytest.approx(0.3)
+
+
+def classifier(hidden, inputs):
+    keras.utils.set_random_seed(0)
+    layers = [keras.Input((inputs,))] + [keras.layers.Dense(h, activation="relu") for h in hidden]
+    model = keras.Sequential(layers + [keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(0.01), "binary_crossentropy", metrics=["binary_accuracy"])
+    return model
+
+
+def diagnose(model, x, y, xv, yv, epochs, **kwargs):
+    diagnosis = FitDiagnosis(**kwargs)
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0,
+                        callbacks=[diagnosis]).history
+    return diagnosis, history
+
+
+def test_overfitting_underfitting_and_good_fit(tmp_path):
+    # A large network on 32 examples with random labels: it memorizes them.
+    x, xv = RNG.normal(size=(32, 20)), RNG.normal(size=(200, 20))
+    y, yv = RNG.integers(0, 2, 32), RNG.integers(0, 2, 200)
+    diagnosis, history = diagnose(classifier([256, 256], 20), x, y, xv, yv, 60, log_dir=str(tmp_path))
+    assert diagnosis.verdict == "overfitting"
+    assert history["fit_verdict"][-1] == 2
+    assert history["generalization_gap"][-1] == pytest.approx(
+        history["binary_accuracy"][-1] - history["val_binary_accuracy"][-1], abs=1e-6)
+    assert "more regularization" in diagnosis.recommendation
+    assert "fit/summary" in EventAccumulator_tags(tmp_path / "train")
+    # A linear model on XOR: it cannot fit.
+    xor = RNG.uniform(-1, 1, size=(400, 2))
+    labels = (xor[:, 0] * xor[:, 1] > 0).astype("int32")
+    diagnosis, _ = diagnose(classifier([], 2), xor[:300], labels[:300], xor[300:], labels[300:], 20)
+    assert diagnosis.verdict == "underfitting"
+    assert "bigger network" in diagnosis.recommendation
+    # Two well-separated blobs and a logistic regression: both errors low and close.
+    blobs = np.concatenate([RNG.normal(-2, 1, size=(200, 2)), RNG.normal(2, 1, size=(200, 2))])
+    labels = np.repeat([0, 1], 200)
+    order = RNG.permutation(400)
+    blobs, labels = blobs[order], labels[order]
+    diagnosis, _ = diagnose(classifier([], 2), blobs[:300], labels[:300], blobs[300:], labels[300:], 20)
+    assert diagnosis.verdict == "good fit"
+
+
+def EventAccumulator_tags(directory):
+    events = EventAccumulator(str(directory))
+    events.Reload()
+    return events.Tags()["tensors"]
+
+
+def test_early_stopping_restores_the_best_epoch_and_kreg_records_it():
+    x, xv = RNG.normal(size=(24, 10)), RNG.normal(size=(100, 10))
+    y, yv = x[:, :1] + RNG.normal(size=(24, 1)), xv[:, :1] + RNG.normal(size=(100, 1))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(256, activation="relu"),
+                              keras.layers.Dense(256, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.003), "mse")
+    snapshots = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(model.get_weights()))
+    diagnosis = FitDiagnosis(error="loss", patience=3)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=200, verbose=0,
+                        callbacks=[record, diagnosis, stop]).history
+    best = int(np.argmin(history["val_loss"]))
+    assert len(history["val_loss"]) < 200  # it stopped early
+    assert diagnosis.best_epoch == best
+    assert diagnosis.stopped_epoch == len(history["val_loss"]) - 1
+    assert diagnosis.overfitting_onset == best
+    for restored, kept in zip(model.get_weights(), snapshots[best]):
+        np.testing.assert_array_equal(restored, kept)
+    assert f"best validation error at epoch {best}" in diagnosis.summary()
+
+
+def test_dropout_schedule_without_retracing(monkeypatch):
+    traces = []
+    original = kreg.layers.Dropout.call
+
+    def counting_call(self, inputs, training=False):
+        traces.append(training)
+        return original(self, inputs, training=training)
+
+    monkeypatch.setattr(kreg.layers.Dropout, "call", counting_call)
+    model = regularized_model()
+    rates = []
+    counts = []
+    seen = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: (
+        rates.append(model.get_layer("drop").rate), counts.append(len(traces))))
+    schedule = RegularizationSchedule(dropout_rate=Schedule("linear", 0.5, 0.1, epochs=5))
+    history = model.fit(X, Y, batch_size=32, epochs=5, verbose=0, callbacks=[schedule, seen]).history
+    np.testing.assert_allclose(rates, [0.5, 0.4, 0.3, 0.2, 0.1], atol=1e-12)
+    np.testing.assert_allclose(history["dropout_rate"], [0.5, 0.4, 0.3, 0.2, 0.1])
+    assert counts[0] > 0 and counts == [counts[0]] * 5  # traced in the first epoch, never again
+    assert float(model.get_layer("drop").rate_variable.numpy()) == pytest.approx(0.1)
+
+
+def test_penalty_and_augment_scales():
+    keras.utils.set_random_seed(0)
+    policy = kreg.augment.Policy([kreg.augment.RandomRotation(20.0), kreg.augment.GaussianNoise(0.2)])
+    model = keras.Sequential([keras.Input((4, 4, 1)), policy, keras.layers.Flatten(),
+                              keras.layers.Dense(2, kernel_regularizer=kreg.regularizers.ElasticNet(0.1, 0.2))])
+    model.compile("sgd", "mse")
+    regularizer = model.layers[-1].kernel_regularizer
+    schedule = RegularizationSchedule(penalty_scale=Schedule("cosine", 0.0, 1.0, epochs=3),
+                                      augment_scale=Schedule("linear", 1.0, 0.5, epochs=3))
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        (regularizer.l1, regularizer.l2, policy.transforms[0].magnitude, policy.transforms[1].magnitude)))
+    model.fit(RNG.normal(size=(16, 4, 4, 1)), np.zeros((16, 2)), epochs=3, verbose=0, callbacks=[schedule, record])
+    np.testing.assert_allclose(seen, [(0.0, 0.0, 20.0, 0.2), (0.05, 0.1, 15.0, 0.15), (0.1, 0.2, 10.0, 0.1)],
+                               atol=1e-12)
+    # The penalty the train step computes follows the variable.
+    w = model.layers[-1].kernel.numpy()
+    assert float(sum(model.losses)) == pytest.approx(0.1 * np.abs(w).sum() + 0.2 * np.square(w).sum(), rel=1e-5)
+
+
+def test_schedule_needs_a_target():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="has no kreg Dropout layer"):
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0,
+                  callbacks=[RegularizationSchedule(dropout_rate=0.2)])
+
+
+def test_callbacks_survive_deepcopy(tmp_path):
+    tensorboard = keras.callbacks.TensorBoard(str(tmp_path / "a"))
+    callbacks = [RegularizationMonitor(tensorboard=tensorboard), tensorboard,
+                 FitDiagnosis(tensorboard=tensorboard),
+                 RegularizationSchedule(dropout_rate=Schedule("linear", 0.4, 0.2, epochs=2)),
+                 kreg.callbacks.LossBreakdown()]
+    copies = copy.deepcopy(callbacks)
+    assert copies[0].tensorboard is copies[1] and copies[2].tensorboard is copies[1]
+    copies[1].log_dir = str(tmp_path / "trial")  # what a tuner does for each trial
+    model = regularized_model()
+    model.fit(X, Y, epochs=2, validation_data=(X, Y), verbose=0, callbacks=copies)
+    assert (tmp_path / "trial" / "train").is_dir()
+    ours = [FitDiagnosis(log_dir=str(tmp_path / "c")), copies[3], copies[4], RegularizationMonitor(str(tmp_path / "b"))]
+    model.fit(X, Y, epochs=1, validation_data=(X, Y), verbose=0, callbacks=ours)
+    again = copy.deepcopy(ours)  # after training too: no model, no layer, no open writer is copied
+    assert all(callback.model is None for callback in again)
+    model.fit(X, Y, epochs=2, validation_data=(X, Y), verbose=0, callbacks=again)
