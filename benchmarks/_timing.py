@@ -25,4 +25,6 @@ def interleaved(candidates, rounds):
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
+    if os.environ.get("KREG_BENCH_VERBOSE"):
+        print({name: [round(x, 3) for x in t] for name, t in times.items()})
     return {name: statistics.median(t) for name, t in times.items()}

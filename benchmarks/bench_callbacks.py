@@ -53,7 +53,7 @@ class Timed:
     def report(self, name, epoch_seconds):
         steady = sorted(self.epochs[1:])[len(self.epochs[1:]) // 2]
         return (f"{name}: {steady * 1000:.2f} ms per epoch after the first ({steady / epoch_seconds:.1%} of an "
-                f"epoch); first epoch (tracing its writer) {self.epochs[0] * 1000:.0f} ms, train begin/end "
+                f"epoch); first epoch {self.epochs[0] * 1000:.0f} ms, train begin/end "
                 f"{self.other * 1000:.0f} ms, once per fit")
 
 

@@ -10,6 +10,7 @@ from kreg import constraints, optimizers, regularizers
 from kreg import augment
 from kreg.callbacks import FitDiagnosis, RegularizationMonitor, RegularizationSchedule, Schedule
 from kreg.layers import Dropout
+from kreg import tuning
 
 NOT_A_FACTOR = [-0.1, math.nan, math.inf, -math.inf, True, "0.1", None]
 NOT_A_COUNT = [0, -3, 2.0, 1.5, True, "10", math.nan]
@@ -101,6 +102,29 @@ CASES = (
        for a in ["0.5", [0.5]]]
     + [(lambda a: RegularizationSchedule(penalty_scale=a), "RegularizationSchedule", "penalty_scale", a)
        for a in ["1", {}]]
+    + [(lambda a: tuning.RegularizerSpace(a), "RegularizerSpace", "choices", a)
+       for a in [[], ["l3"], ["l1", "l1"], "l1", None]]
+    + [(lambda a: tuning.RegularizerSpace(l1=a), "RegularizerSpace", "l1", a)
+       for a in [(1e-2, 1e-6), (0.0, 1e-2), (-1e-3, 1e-2), (1e-3,), (1e-3, math.nan)]]
+    + [(lambda a: tuning.RegularizerSpace(l2=a), "RegularizerSpace", "l2", a) for a in [(1.0, 0.1), (0, 1)]]
+    + [(lambda a: tuning.RegularizerSpace(num_examples=a), "RegularizerSpace", "num_examples", a) for a in [0, 1.5]]
+    + [(lambda a: tuning.DropoutSpace(a), "DropoutSpace", "rate", a) for a in [(0.5, 0.1), (0.0, 1.0), (-0.1, 0.3)]]
+    + [(lambda a: tuning.DropoutSpace(step=a), "DropoutSpace", "step", a) for a in [0, -0.1]]
+    + [(lambda a: tuning.DropoutSpace(scalings=a), "DropoutSpace", "scalings", a) for a in [[], ["paper"]]]
+    + [(lambda a: tuning.MaxNormSpace(a), "MaxNormSpace", "max_value", a) for a in [(0.0, 5.0), (5.0, 1.0), (-1, 2)]]
+    + [(lambda a: tuning.MaxNormSpace(optional=a), "MaxNormSpace", "optional", a) for a in [1, "yes"]]
+    + [(lambda a: tuning.AugmentSpace(a), "AugmentSpace", "transforms", a) for a in [["vflip"], [], ["flip", "flip"]]]
+    + [(lambda a: tuning.AugmentSpace(magnitudes=a), "AugmentSpace", "magnitudes", a)
+       for a in [{"hue": (0, 1)}, [("rotation", (0, 1))], {"rotation": (20.0, 10.0)}]]
+    + [(lambda a: tuning.ScheduleSpace(a), "ScheduleSpace", "warmup_epochs", a) for a in [1, 0, 2.5]]
+    + [(lambda a: tuning.MedianPruning(warmup_epochs=a), "MedianPruning", "warmup_epochs", a) for a in [0, 1.5]]
+    + [(lambda a: tuning.MedianPruning(min_trials=a), "MedianPruning", "min_trials", a) for a in [0, None]]
+    + [(lambda a: tuning.RegularizedMLP(a, (64,)), "RegularizedMLP", "num_classes", a) for a in [0, 2.5]]
+    + [(lambda a: tuning.RegularizedMLP(10, (64,), hidden=a), "RegularizedMLP", "hidden", a) for a in [[], 64]]
+    + [(lambda a: tuning.RegularizedMLP(10, (64,), regularizer=a), "RegularizedMLP", "regularizer", a)
+       for a in ["l2", tuning.DropoutSpace()]]
+    + [(lambda a: tuning.RegularizedCNN(10, a), "RegularizedCNN", "input_shape", a) for a in [(64,), ()]]
+    + [(lambda a: tuning.Regularize(a), "Regularize", "build_fn", a) for a in [None, "model"]]
     + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
     + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
     + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]
@@ -130,3 +154,9 @@ def test_callback_arguments_that_go_together():
         RegularizationSchedule(augment_scale=-0.5)
     with pytest.raises(ValueError, match="takes no `end` or `epochs`"):
         Schedule("constant", 0.1, 0.2)
+
+
+def test_tuner_pruning_argument():
+    with pytest.raises(ValueError, match="argument `pruning` of RandomSearch"):
+        tuning.RandomSearch(tuning.RegularizedMLP(10, (64,)), objective="val_accuracy", max_trials=1,
+                            pruning="median", overwrite=True, directory="/tmp/kreg-never")

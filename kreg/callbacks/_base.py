@@ -4,7 +4,11 @@ import copy
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.util import tensor_util
 
 from kreg import _validation as v
 
@@ -17,7 +21,7 @@ class Callback(keras.callbacks.Callback):
     reference to another callback of the same list follows that callback's copy).
     """
 
-    _transient = ("_model", "_writers", "_weights_summary")
+    _transient = ("_model", "_writers")
 
     def __deepcopy__(self, memo):
         clone = self.__class__.__new__(self.__class__)
@@ -52,28 +56,23 @@ class Writers:
         root = str(tensorboard.log_dir if tensorboard is not None else log_dir)
         self.train = tf.summary.create_file_writer(os.path.join(root, "train"))
         self.validation = tf.summary.create_file_writer(os.path.join(root, "validation"))
-        self._functions = {}
-
-    def scalars(self, writer, step, values):
-        """Writes `{tag: value}` to `writer` at `step` in one call.
-
-        One eager `tf.summary.scalar` costs ~0.5 ms; a traced function writing
-        all the tags at once costs about as much as one, so a monitor writing
-        dozens of scalars per epoch stays cheap.
-        """
-        tags = tuple(values)
-        key = (id(writer), tags)
-        if key not in self._functions:
-
-            @tf.function
-            def write(numbers, step):
-                with writer.as_default(step=step):
-                    for i, tag in enumerate(tags):
-                        tf.summary.scalar(tag, numbers[i])
-
-            self._functions[key] = write
-        self._functions[key](tf.constant([float(values[t]) for t in tags]), tf.constant(step, tf.int64))
 
     def close(self):
         self.train.close()
         self.validation.close()
+
+
+def write_scalars(writer, step, values):
+    """Writes `{tag: float}` to `writer` at `step` as one event, read back as ordinary scalars.
+
+    The same records `tf.summary.scalar` writes (a float32 tensor with the
+    scalars plugin's metadata), all in one `Summary`: one eager call per epoch
+    instead of ~0.5 ms per tag, and nothing to trace.
+    """
+    summary = summary_pb2.Summary()
+    metadata = scalar_metadata.create_summary_metadata(display_name=None, description=None)
+    for tag, value in values.items():
+        summary.value.add(tag=tag, metadata=metadata,
+                          tensor=tensor_util.make_tensor_proto(np.float32(value)))
+    with writer.as_default():
+        tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=step)

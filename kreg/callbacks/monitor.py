@@ -1,6 +1,7 @@
 """TensorBoard scalars that show what regularization does to a model, epoch by epoch."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kreg import _ops
@@ -9,19 +10,20 @@ from kreg import constraints
 from kreg.callbacks._base import Callback
 from kreg.callbacks._base import Writers
 from kreg.callbacks._base import check_destination
+from kreg.callbacks._base import write_scalars
 from kreg.callbacks._breakdown import add_penalties
 from kreg.layers import Dropout
 
 
 def kernel_stats(kernel, small=1e-3):
-    """L1 and L2 norms, the fraction of exact zeros and of `|w| < small`, of a kernel (TF ops)."""
-    magnitude = tf.abs(kernel)
-    size = tf.cast(tf.size(kernel), kernel.dtype)
+    """L1 and L2 norms, the fraction of exact zeros and of `|w| < small`, of a NumPy kernel."""
+    flat = kernel.ravel()
+    magnitude = np.abs(flat)
     return {
-        "l1": tf.reduce_sum(magnitude),
-        "l2": tf.sqrt(tf.reduce_sum(tf.square(kernel))),
-        "zero_fraction": tf.reduce_sum(tf.cast(magnitude == 0, kernel.dtype)) / size,
-        "small_fraction": tf.reduce_sum(tf.cast(magnitude < small, kernel.dtype)) / size,
+        "l1": float(magnitude.sum()),
+        "l2": float(np.sqrt(np.dot(flat, flat))),
+        "zero_fraction": np.count_nonzero(magnitude == 0) / flat.size,
+        "small_fraction": np.count_nonzero(magnitude < small) / flat.size,
     }
 
 
@@ -34,8 +36,8 @@ def max_norm_stats(variable, kernel):
         axes = constraint.axis
     else:
         return {}
-    norms = tf.sqrt(tf.reduce_sum(tf.square(kernel), axis=axes))
-    return {"max_unit_norm": tf.reduce_max(norms), "max_norm_limit": tf.constant(constraint.max_value)}
+    norms = np.sqrt(np.square(kernel).sum(axis=tuple(np.atleast_1d(axes))))
+    return {"max_unit_norm": float(norms.max()), "max_norm_limit": float(constraint.max_value)}
 
 
 class RegularizationMonitor(Callback):
@@ -58,7 +60,8 @@ class RegularizationMonitor(Callback):
             directories are followed.
         histograms: also write kernel histograms (costlier).
         small: the threshold of `small_fraction`, a float > 0.
-        data_loss: the name of the `DataLoss` metric in the logs.
+        data_loss: the name of the `DataLoss` metric in the logs (an error if it
+            is missing); `"auto"`: "data_loss" where logged; `None`: no breakdown.
     """
 
     def __init__(self, log_dir=None, *, tensorboard=None, histograms=False, small=1e-3, data_loss="data_loss"):
@@ -75,47 +78,39 @@ class RegularizationMonitor(Callback):
         self.histograms = histograms
         self.small = v.positive_float("RegularizationMonitor", "small", small)
         self.data_loss = data_loss
-        self._writers = self._weights_summary = None
+        self._writers = None
 
     def on_train_begin(self, logs=None):
         self._writers = Writers(self.log_dir, self.tensorboard)
-        self._weights_summary = None
 
     def on_train_end(self, logs=None):
         if self._writers is not None:
             self._writers.close()
-            self._writers = self._weights_summary = None
+            self._writers = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        add_penalties(logs, self.data_loss)
+        breakdown = self.data_loss is not None and (self.data_loss != "auto" or "data_loss" in logs)
+        data_loss = "data_loss" if self.data_loss == "auto" else self.data_loss
+        if breakdown:
+            add_penalties(logs, data_loss)
         for writer, prefix in ((self._writers.train, ""), (self._writers.validation, "val_")):
-            if prefix + "loss" in logs:
-                self._writers.scalars(writer, epoch, {
-                    "regularization/data_loss": logs[prefix + self.data_loss],
+            if breakdown and prefix + "loss" in logs:
+                write_scalars(writer, epoch, {
+                    "regularization/data_loss": logs[prefix + data_loss],
                     "regularization/penalty": logs[prefix + "penalty"],
                 })
-        if self._weights_summary is None:
-            self._weights_summary = self._trace_weights_summary()
-        self._weights_summary(tf.constant(epoch, tf.int64))
-
-    def _trace_weights_summary(self):
-        """One traced function that computes and writes every weight statistic: one call per epoch."""
-        kernels = [variable for variable in self.model.trainable_variables if len(variable.shape) >= 2]
-        dropouts = [layer for layer in self.model._flatten_layers(include_self=False) if isinstance(layer, Dropout)]
-        writer, small, histograms = self._writers.train, self.small, self.histograms
-
-        @tf.function
-        def summary(step):
-            with writer.as_default(step=step):
-                for variable in kernels:
-                    kernel = tf.convert_to_tensor(variable.value)
-                    stats = {**kernel_stats(kernel, small), **max_norm_stats(variable, kernel)}
-                    for name, value in stats.items():
-                        tf.summary.scalar(f"weights/{variable.path}/{name}", value)
-                    if histograms:
-                        tf.summary.histogram(f"weights/{variable.path}", kernel)
-                for layer in dropouts:
-                    tf.summary.scalar(f"dropout/{layer.name}/rate", layer.rate_variable)
-
-        return summary
+        values = {}
+        for variable in self.model.trainable_variables:
+            if len(variable.shape) < 2:
+                continue
+            kernel = keras.ops.convert_to_numpy(variable)
+            stats = {**kernel_stats(kernel, self.small), **max_norm_stats(variable, kernel)}
+            values.update({f"weights/{variable.path}/{name}": value for name, value in stats.items()})
+            if self.histograms:
+                with self._writers.train.as_default(step=epoch):
+                    tf.summary.histogram(f"weights/{variable.path}", kernel)
+        for layer in self.model._flatten_layers(include_self=False):
+            if isinstance(layer, Dropout):
+                values[f"dropout/{layer.name}/rate"] = layer.rate
+        write_scalars(self._writers.train, epoch, values)

@@ -1,0 +1,35 @@
+"""Searching regularization with Keras Tuner, logged truthfully to TensorBoard."""
+
+from kreg.tuning.hypermodels import Regularize
+from kreg.tuning.hypermodels import RegularizedCNN
+from kreg.tuning.hypermodels import RegularizedMLP
+from kreg.tuning.spaces import AugmentSpace
+from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import MaxNormSpace
+from kreg.tuning.spaces import RegularizerSpace
+from kreg.tuning.spaces import ScheduleSpace
+from kreg.tuning.tuners import TUNERS
+from kreg.tuning.tuners import BayesianOptimization
+from kreg.tuning.tuners import GridSearch
+from kreg.tuning.tuners import Hyperband
+from kreg.tuning.tuners import MedianPruning
+from kreg.tuning.tuners import RandomSearch
+from kreg.tuning.tuners import get
+
+__all__ = [
+    "AugmentSpace",
+    "BayesianOptimization",
+    "DropoutSpace",
+    "GridSearch",
+    "Hyperband",
+    "MaxNormSpace",
+    "MedianPruning",
+    "RandomSearch",
+    "Regularize",
+    "RegularizedCNN",
+    "RegularizedMLP",
+    "RegularizerSpace",
+    "ScheduleSpace",
+    "TUNERS",
+    "get",
+]

@@ -1,0 +1,204 @@
+"""Hypermodels composed from kreg's search spaces, and regularizing a user's own model builder."""
+
+import keras
+import keras_tuner as kt
+
+from kreg import _validation as v
+from kreg import callbacks
+from kreg import metrics
+from kreg.attach import attach
+from kreg.layers import Dropout
+from kreg.tuning.spaces import AugmentSpace
+from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import MaxNormSpace
+from kreg.tuning.spaces import RegularizerSpace
+from kreg.tuning.spaces import ScheduleSpace
+
+_LOSS = "sparse_categorical_crossentropy"
+
+
+def _check_space(owner, name, value, cls):
+    if value is not None and not isinstance(value, cls):
+        raise v.invalid(owner, name, f"None or a kreg.tuning.{cls.__name__}", value)
+    return value
+
+
+def _units(owner, name, value):
+    if not isinstance(value, (list, tuple)) or not value:
+        raise v.invalid(owner, name, "a non-empty list of ints >= 1", value)
+    return tuple(v.positive_int(owner, name, u) for u in value)
+
+
+class _Regularized(kt.HyperModel):
+    """The pieces the MLP and the CNN share: spaces, compilation, and the schedule in `fit`."""
+
+    def __init__(self, owner, num_classes, input_shape, *, regularizer, dropout, max_norm, augment, schedule,
+                 learning_rate, name=None):
+        super().__init__(name=name)
+        self.num_classes = v.positive_int(owner, "num_classes", num_classes)
+        if not isinstance(input_shape, (list, tuple)) or not input_shape:
+            raise v.invalid(owner, "input_shape", "a non-empty tuple of ints >= 1", input_shape)
+        self.input_shape = _units(owner, "input_shape", input_shape)
+        self.regularizer = _check_space(owner, "regularizer", regularizer, RegularizerSpace)
+        self.dropout = _check_space(owner, "dropout", dropout, DropoutSpace)
+        self.max_norm = _check_space(owner, "max_norm", max_norm, MaxNormSpace)
+        self.augment = _check_space(owner, "augment", augment, AugmentSpace)
+        self.schedule = _check_space(owner, "schedule", schedule, ScheduleSpace)
+        self.learning_rate = v.positive_float(owner, "learning_rate", learning_rate)
+
+    def _pieces(self, hp):
+        regularizer = self.regularizer.build(hp) if self.regularizer else None
+        rate, scaling = self.dropout.build(hp) if self.dropout else (0.0, "inverted")
+        constraint = self.max_norm.build(hp) if self.max_norm else None
+        policy = self.augment.build(hp) if self.augment else None
+        if self.schedule:
+            self.schedule.build(hp)
+        return regularizer, rate, scaling, constraint, policy
+
+    def _compile(self, model):
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate),
+            loss=_LOSS,
+            metrics=["accuracy", metrics.DataLoss(_LOSS)],
+        )
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on."""
+        if self.schedule and hp.get("schedule"):
+            warmup = callbacks.Schedule("linear", 0.0, 1.0, epochs=self.schedule.warmup_epochs)
+            rate = hp.get("dropout_rate") if self.dropout else 0.0
+            has_penalty = self.regularizer is not None and hp.get("regularizer") != "none"
+            schedule = callbacks.RegularizationSchedule(
+                penalty_scale=warmup if has_penalty else None,
+                dropout_rate=callbacks.Schedule("linear", 0.0, rate, epochs=self.schedule.warmup_epochs)
+                if rate > 0 else None,
+            ) if has_penalty or rate > 0 else None
+            if schedule is not None:
+                kwargs["callbacks"] = [schedule, *kwargs.get("callbacks", [])]
+        return model.fit(*args, **kwargs)
+
+
+class RegularizedMLP(_Regularized):
+    """A multilayer perceptron whose regularization is searched.
+
+    Inputs `(features,)` (or any shape, flattened), `hidden` ReLU layers each
+    followed by a kreg Dropout, softmax over `num_classes`; the regularizer and
+    the max-norm go on every Dense kernel. Compiled with Adam, sparse
+    categorical cross-entropy, accuracy and `kreg.metrics.DataLoss`.
+
+    Args:
+        num_classes: the number of classes, an int >= 1.
+        input_shape: the shape of one input.
+        hidden: the widths of the hidden layers.
+        regularizer, dropout, max_norm, augment, schedule: the spaces
+            (`RegularizerSpace`, `DropoutSpace`, `MaxNormSpace`, `AugmentSpace`,
+            `ScheduleSpace`), or None to leave that component out.
+        learning_rate: Adam's learning rate (fixed: the search is about
+            regularization).
+    """
+
+    def __init__(self, num_classes, input_shape, *, hidden=(512, 512), regularizer=RegularizerSpace(),
+                 dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
+                 learning_rate=1e-3, name=None):
+        super().__init__("RegularizedMLP", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
+                         max_norm=max_norm, augment=augment, schedule=schedule, learning_rate=learning_rate,
+                         name=name)
+        self.hidden = _units("RegularizedMLP", "hidden", hidden)
+
+    def build(self, hp):
+        regularizer, rate, scaling, constraint, policy = self._pieces(hp)
+        layers = [keras.Input(self.input_shape)]
+        if policy is not None:
+            layers.append(policy)
+        if len(self.input_shape) > 1:
+            layers.append(keras.layers.Flatten())
+        for units in self.hidden:
+            layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
+                                             kernel_constraint=constraint))
+            layers.append(Dropout(rate, scaling=scaling))
+        layers.append(keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer,
+                                         kernel_constraint=constraint))
+        return self._compile(keras.Sequential(layers))
+
+
+class RegularizedCNN(_Regularized):
+    """A small convolutional network for images whose regularization is searched.
+
+    `filters` blocks of Conv2D(3x3, ReLU) + MaxPooling2D (when the image is
+    still at least 2 pixels wide), then a kreg Dropout, a Dense layer of
+    `dense` units, a Dropout and the softmax. The regularizer and the max-norm
+    (per filter) go on every kernel.
+
+    Args:
+        num_classes: the number of classes.
+        input_shape: `(height, width, channels)`.
+        filters: the filters of each conv block.
+        dense: the width of the dense layer.
+        regularizer, dropout, max_norm, augment, schedule: the spaces, or None.
+        learning_rate: Adam's learning rate.
+    """
+
+    def __init__(self, num_classes, input_shape, *, filters=(32, 64), dense=128, regularizer=RegularizerSpace(),
+                 dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
+                 learning_rate=1e-3, name=None):
+        super().__init__("RegularizedCNN", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
+                         max_norm=max_norm, augment=augment, schedule=schedule, learning_rate=learning_rate,
+                         name=name)
+        if len(self.input_shape) != 3:
+            raise v.invalid("RegularizedCNN", "input_shape", "(height, width, channels)", input_shape)
+        self.filters = _units("RegularizedCNN", "filters", filters)
+        self.dense = v.positive_int("RegularizedCNN", "dense", dense)
+
+    def build(self, hp):
+        regularizer, rate, scaling, constraint, policy = self._pieces(hp)
+        inputs = keras.Input(self.input_shape)
+        h = policy(inputs) if policy is not None else inputs
+        size = min(self.input_shape[:2])
+        for filters in self.filters:
+            h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_regularizer=regularizer,
+                                    kernel_constraint=constraint)(h)
+            if size >= 2:
+                h = keras.layers.MaxPooling2D()(h)
+                size //= 2
+        h = Dropout(rate, scaling=scaling)(keras.layers.Flatten()(h))
+        h = keras.layers.Dense(self.dense, activation="relu", kernel_regularizer=regularizer,
+                               kernel_constraint=constraint)(h)
+        h = Dropout(rate, scaling=scaling)(h)
+        outputs = keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer)(h)
+        return self._compile(keras.Model(inputs, outputs))
+
+
+class Regularize(kt.HyperModel):
+    """Searches the regularization of the user's own model-building function.
+
+    `build(hp)` calls `build_fn(hp)` (which may define its own hyperparameters
+    and return a compiled or uncompiled model), then `kreg.attach`es the
+    searched regularizer and max-norm to its layers (`layers` as in `attach`),
+    and compiles the copy as the original was compiled.
+
+    Args:
+        build_fn: `hp -> keras.Model` (Sequential or Functional).
+        regularizer, max_norm: the spaces, or None.
+        layers: which layers, as in `kreg.attach` (None: every layer with a kernel).
+    """
+
+    def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=MaxNormSpace(), layers=None, name=None):
+        super().__init__(name=name)
+        if not callable(build_fn):
+            raise v.invalid("Regularize", "build_fn", "a function hp -> keras.Model", build_fn)
+        self.build_fn = build_fn
+        self.regularizer = _check_space("Regularize", "regularizer", regularizer, RegularizerSpace)
+        self.max_norm = _check_space("Regularize", "max_norm", max_norm, MaxNormSpace)
+        self.layers = layers
+
+    def build(self, hp):
+        model = self.build_fn(hp)
+        regularizer = self.regularizer.build(hp) if self.regularizer else None
+        constraint = self.max_norm.build(hp) if self.max_norm else None
+        if regularizer is None and constraint is None:
+            return model
+        regularized = attach(model, layers=self.layers, kernel_regularizer=regularizer, kernel_constraint=constraint)
+        if model.compiled:
+            regularized.compile_from_config(model.get_compile_config())
+        return regularized

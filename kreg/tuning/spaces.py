@@ -1,0 +1,255 @@
+"""Search spaces for kreg's components.
+
+Each space is a small object: its ranges are constructor arguments, checked
+there, and its `build(hp)` only reads `hp`. Values that depend on a choice are
+declared inside Keras Tuner's conditional scopes, so a trial without L1 has no
+`l1` value at all (not an unused one that looks active).
+"""
+
+import math
+
+import keras_tuner as kt
+
+from kreg import _validation as v
+from kreg import augment
+from kreg import constraints
+from kreg import regularizers
+
+_REGULARIZERS = ("none", "l1", "l2", "elastic_net", "group_lasso")
+
+
+def _range(owner, name, value, *, log=False, low=0.0):
+    """A pair `(min, max)` of finite floats, `low <= min <= max`; `min > 0` on a log scale."""
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(v._is_real(b) and math.isfinite(b) for b in value)
+        and low <= value[0] <= value[1]
+        and (not log or value[0] > 0)
+    )
+    if not ok:
+        expected = f"a pair (min, max) with {'0 < min' if log else f'{low:g} <= min'} <= max"
+        raise v.invalid(owner, name, expected, value)
+    return (float(value[0]), float(value[1]))
+
+
+def _choices(owner, name, value, allowed):
+    ok = isinstance(value, (list, tuple)) and value and len(set(value)) == len(value) and all(
+        isinstance(c, str) and c in allowed for c in value
+    )
+    if not ok:
+        raise v.invalid(owner, name, f"a non-empty list of distinct names from {list(allowed)}", value)
+    return tuple(value)
+
+
+def _float(hp, name, bounds, *, log=False):
+    if bounds[0] == bounds[1]:
+        return hp.Fixed(name, bounds[0])
+    return hp.Float(name, bounds[0], bounds[1], sampling="log" if log else "linear")
+
+
+class RegularizerSpace:
+    """Which weight penalty, and its strength on a log scale.
+
+    Hyperparameters: `regularizer` (one of `choices`), and only where the choice
+    uses them: `l1` (l1, elastic_net), `l2` (l2, elastic_net), `group_lasso`.
+
+    Args:
+        choices: names from "none", "l1", "l2", "elastic_net", "group_lasso".
+        l1, l2, group_lasso: `(min, max)` of each strength, log scale, min > 0.
+        num_examples: `None` (Keras's convention) or the training-set size
+            (the `λ / (2 n)` convention), passed to the regularizers.
+    """
+
+    def __init__(self, choices=_REGULARIZERS, *, l1=(1e-6, 1e-2), l2=(1e-6, 1e-2), group_lasso=(1e-5, 1e-2),
+                 num_examples=None):
+        owner = "RegularizerSpace"
+        self.choices = _choices(owner, "choices", choices, _REGULARIZERS)
+        self.l1 = _range(owner, "l1", l1, log=True)
+        self.l2 = _range(owner, "l2", l2, log=True)
+        self.group_lasso = _range(owner, "group_lasso", group_lasso, log=True)
+        self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
+
+    def build(self, hp):
+        """The chosen `kreg.regularizers` object, or None."""
+        kind = hp.Choice("regularizer", list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
+            "regularizer", self.choices[0])
+        strengths = {}
+        for name, users, bounds in (("l1", ("l1", "elastic_net"), self.l1), ("l2", ("l2", "elastic_net"), self.l2),
+                                    ("group_lasso", ("group_lasso",), self.group_lasso)):
+            users = [u for u in users if u in self.choices]
+            if users:
+                with hp.conditional_scope("regularizer", users):
+                    strengths[name] = _float(hp, name, bounds, log=True)
+        n = self.num_examples
+        if kind == "l1":
+            return regularizers.L1(strengths["l1"], num_examples=n)
+        if kind == "l2":
+            return regularizers.L2(strengths["l2"], num_examples=n)
+        if kind == "elastic_net":
+            return regularizers.ElasticNet(strengths["l1"], strengths["l2"], num_examples=n)
+        if kind == "group_lasso":
+            return regularizers.GroupLasso(strengths["group_lasso"])
+        return None
+
+
+class DropoutSpace:
+    """Dropout rate (linear, in steps) and scaling.
+
+    Hyperparameters: `dropout_rate`, and `dropout_scaling` where more than one
+    scaling is offered (else fixed).
+
+    Args:
+        rate: `(min, max)` within [0, 1).
+        step: the rate's grid step, > 0.
+        scalings: names from "inverted", "test_time".
+    """
+
+    def __init__(self, rate=(0.0, 0.5), *, step=0.1, scalings=("inverted", "test_time")):
+        owner = "DropoutSpace"
+        self.rate = _range(owner, "rate", rate)
+        if self.rate[1] >= 1:
+            raise v.invalid(owner, "rate", "a pair (min, max) within [0, 1)", rate)
+        self.step = v.positive_float(owner, "step", step)
+        self.scalings = _choices(owner, "scalings", scalings, ("inverted", "test_time"))
+
+    def build(self, hp):
+        """`(rate, scaling)`."""
+        if self.rate[0] == self.rate[1]:
+            rate = hp.Fixed("dropout_rate", self.rate[0])
+        else:
+            rate = hp.Float("dropout_rate", self.rate[0], self.rate[1], step=self.step)
+        if len(self.scalings) > 1:
+            scaling = hp.Choice("dropout_scaling", list(self.scalings))
+        else:
+            scaling = hp.Fixed("dropout_scaling", self.scalings[0])
+        return rate, scaling
+
+
+class MaxNormSpace:
+    """A max-norm limit on each unit's incoming weights (typical 1 to 5), optionally off.
+
+    Hyperparameters: `max_norm_on` (when `optional`), and `max_norm` where on.
+
+    Args:
+        max_value: `(min, max)` of the limit, min > 0.
+        optional: whether "no constraint" is a choice too.
+    """
+
+    def __init__(self, max_value=(1.0, 5.0), *, optional=True):
+        self.max_value = _range("MaxNormSpace", "max_value", max_value, log=True)
+        if not isinstance(optional, bool):
+            raise v.invalid("MaxNormSpace", "optional", "a bool", optional)
+        self.optional = optional
+
+    def build(self, hp):
+        """A `kreg.constraints.MaxNorm`, or None."""
+        if not self.optional:
+            return constraints.MaxNorm(_float(hp, "max_norm", self.max_value))
+        on = hp.Boolean("max_norm_on")
+        with hp.conditional_scope("max_norm_on", [True]):
+            limit = _float(hp, "max_norm", self.max_value)
+        return constraints.MaxNorm(limit) if on else None
+
+
+_TRANSFORMS = {
+    "flip": None,
+    "rotation": augment.RandomRotation,
+    "crop": augment.RandomCrop,
+    "translation": augment.RandomTranslation,
+    "brightness": augment.RandomBrightness,
+    "contrast": augment.RandomContrast,
+    "noise": augment.GaussianNoise,
+    "feature_dropout": augment.FeatureDropout,
+}
+_MAGNITUDES = {"rotation": (0.0, 20.0), "crop": (0.0, 0.3), "translation": (0.0, 0.2), "brightness": (0.0, 0.3),
+               "contrast": (0.0, 0.5), "noise": (0.0, 0.1), "feature_dropout": (0.0, 0.3)}
+
+
+class AugmentSpace:
+    """Which augmentations, and their magnitudes.
+
+    Hyperparameters: `augment_NAME` (on/off) for each transform, and
+    `augment_NAME_magnitude` where on (not for flip).
+
+    Args:
+        transforms: names from "flip", "rotation", "crop", "translation",
+            "brightness", "contrast" (images) and "noise", "feature_dropout"
+            (any input).
+        magnitudes: `{name: (min, max)}` overriding the default ranges.
+        seed: the policy's seed, `None` or an int >= 0.
+    """
+
+    def __init__(self, transforms=("flip", "rotation", "crop"), *, magnitudes=None, seed=None):
+        owner = "AugmentSpace"
+        self.transforms = _choices(owner, "transforms", transforms, tuple(_TRANSFORMS))
+        if magnitudes is not None and not isinstance(magnitudes, dict):
+            raise v.invalid(owner, "magnitudes", "None or a dict name -> (min, max)", magnitudes)
+        unknown = set(magnitudes or {}) - set(_MAGNITUDES)
+        if unknown:
+            raise v.invalid(owner, "magnitudes", f"keys from {sorted(_MAGNITUDES)}", magnitudes)
+        ranges = {}
+        for key, bounds in (magnitudes or {}).items():
+            try:
+                ranges[key] = _range(owner, "magnitudes", bounds)
+            except ValueError:
+                raise v.invalid(owner, "magnitudes", "{name: (min, max)} with 0 <= min <= max", magnitudes) from None
+        self.magnitudes = {**_MAGNITUDES, **ranges}
+        for name in self.transforms:  # the layer checks its own bound, e.g. a rate below 1
+            if _TRANSFORMS[name] is not None:
+                _TRANSFORMS[name](self.magnitudes[name][1])
+        self.seed = v.seed(owner, seed)
+
+    def build(self, hp):
+        """A `kreg.augment.Policy`, or None when no transform is on."""
+        chosen = []
+        for name in self.transforms:
+            on = hp.Boolean(f"augment_{name}")
+            if _TRANSFORMS[name] is None:
+                if on:
+                    chosen.append(augment.RandomFlip())
+                continue
+            with hp.conditional_scope(f"augment_{name}", [True]):
+                magnitude = _float(hp, f"augment_{name}_magnitude", self.magnitudes[name])
+            if on:
+                chosen.append(_TRANSFORMS[name](magnitude))
+        return augment.Policy(chosen, seed=self.seed) if chosen else None
+
+
+class ScheduleSpace:
+    """Whether to warm regularization up over the first epochs.
+
+    Hyperparameter: `schedule` (on/off). When on, the hypermodels ramp every
+    kreg regularizer's strength and every dropout rate linearly from 0 to the
+    trial's value over `warmup_epochs` (`kreg.callbacks.RegularizationSchedule`).
+
+    Args:
+        warmup_epochs: the length of the warm-up, an int >= 2.
+    """
+
+    def __init__(self, warmup_epochs=5):
+        self.warmup_epochs = v.positive_int("ScheduleSpace", "warmup_epochs", warmup_epochs)
+        if self.warmup_epochs < 2:
+            raise v.invalid("ScheduleSpace", "warmup_epochs", "an int >= 2", warmup_epochs)
+
+    def build(self, hp):
+        """True when the warm-up is on."""
+        return hp.Boolean("schedule")
+
+
+def hparams_domain(hp):
+    """`(domain, description)` of a Keras Tuner hyperparameter for TensorBoard's HParams."""
+    from tensorboard.plugins.hparams import api as hparams
+
+    if isinstance(hp, kt.engine.hyperparameters.Boolean):
+        return hparams.Discrete([False, True]), "boolean"
+    if isinstance(hp, kt.engine.hyperparameters.Choice):
+        return hparams.Discrete(list(hp.values)), "choice"
+    if isinstance(hp, kt.engine.hyperparameters.Fixed):
+        return hparams.Discrete([hp.value]), "fixed"
+    if isinstance(hp, kt.engine.hyperparameters.Int):
+        return hparams.IntInterval(hp.min_value, hp.max_value), f"int, step {hp.step}, {hp.sampling} scale"
+    if isinstance(hp, kt.engine.hyperparameters.Float):
+        step = f", step {hp.step}" if hp.step else ""
+        return hparams.RealInterval(float(hp.min_value), float(hp.max_value)), f"float, {hp.sampling} scale{step}"
+    raise ValueError(f"No HParams domain for hyperparameter {hp.name!r} of type {type(hp).__name__}")
