@@ -68,9 +68,65 @@ def _train(args):
     return 0
 
 
+def _search(args):
+    from kreg import experiments, search
+
+    path = experiments.find(args.experiment)
+    if args.workers:
+        argv = [path, "--logdir", args.logdir]
+        for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs), ("--seed", args.seed)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return search.launch(argv, args.workers, logdir=args.logdir, experiment_path=path, resume=args.resume,
+                             overwrite=args.overwrite)
+    return search.run(path, max_trials=args.max_trials, epochs=args.epochs, logdir=args.logdir, seed=args.seed,
+                      resume=args.resume, overwrite=args.overwrite)
+
+
+def _report(args):
+    from kreg import report
+
+    for path in report.make(args.logdir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _list(args):
+    from kreg import experiments
+
+    for name in experiments.list_experiments(args.folder):
+        experiment = experiments.load(experiments.find(name, args.folder))
+        print(f"{name:<20} {experiment.get('description', '')}")
+    return 0
+
+
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, received {text}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kreg", description="Regularization experiments for Keras.")
     commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", help="run an experiment's search (resumes an existing one)")
+    search.add_argument("experiment", help="a name in experiments/ or a path to a .toml file")
+    search.add_argument("--max-trials", type=_positive)
+    search.add_argument("--epochs", type=_positive)
+    search.add_argument("--logdir", default="logs")
+    search.add_argument("--seed", type=int)
+    search.add_argument("--workers", type=_positive, help="run Keras Tuner's chief and N workers on this host")
+    again = search.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="resume; an error if there is nothing to resume")
+    again.add_argument("--overwrite", action="store_true", help="delete this experiment's folder and start again")
+    search.set_defaults(run=_search)
+    report = commands.add_parser("report", help="a table and plots of a search: kreg report LOGDIR/EXPERIMENT")
+    report.add_argument("logdir")
+    report.set_defaults(run=_report)
+    listing = commands.add_parser("list", help="the experiments in experiments/")
+    listing.add_argument("--folder", default="experiments")
+    listing.set_defaults(run=_list)
     train = commands.add_parser(
         "train",
         help="train an unregularized and a regularized MLP on label-noisy digits",
@@ -87,6 +143,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Exit codes: 0 success, 2 bad input or damaged state, 3 every trial failed."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

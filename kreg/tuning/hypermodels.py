@@ -55,9 +55,12 @@ class _Regularized(kt.HyperModel):
             self.schedule.build(hp)
         return regularizer, rate, scaling, constraint, policy
 
-    def _compile(self, model):
+    def _compile(self, model, hp):
+        optimizer = keras.optimizers.Adam(self.learning_rate)
+        if self.regularizer is not None:
+            optimizer = self.regularizer.optimizer(hp, optimizer)
         model.compile(
-            optimizer=keras.optimizers.Adam(self.learning_rate),
+            optimizer=optimizer,
             loss=_LOSS,
             metrics=["accuracy", metrics.DataLoss(_LOSS)],
         )
@@ -68,7 +71,7 @@ class _Regularized(kt.HyperModel):
         if self.schedule and hp.get("schedule"):
             warmup = callbacks.Schedule("linear", 0.0, 1.0, epochs=self.schedule.warmup_epochs)
             rate = hp.get("dropout_rate") if self.dropout else 0.0
-            has_penalty = self.regularizer is not None and hp.get("regularizer") != "none"
+            has_penalty = self.regularizer is not None and hp.get("regularizer") not in ("none", "proximal_l1")
             schedule = callbacks.RegularizationSchedule(
                 penalty_scale=warmup if has_penalty else None,
                 dropout_rate=callbacks.Schedule("linear", 0.0, rate, epochs=self.schedule.warmup_epochs)
@@ -119,7 +122,7 @@ class RegularizedMLP(_Regularized):
             layers.append(Dropout(rate, scaling=scaling))
         layers.append(keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer,
                                          kernel_constraint=constraint))
-        return self._compile(keras.Sequential(layers))
+        return self._compile(keras.Sequential(layers), hp)
 
 
 class RegularizedCNN(_Regularized):
@@ -166,7 +169,7 @@ class RegularizedCNN(_Regularized):
                                kernel_constraint=constraint)(h)
         h = Dropout(rate, scaling=scaling)(h)
         outputs = keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer)(h)
-        return self._compile(keras.Model(inputs, outputs))
+        return self._compile(keras.Model(inputs, outputs), hp)
 
 
 class Regularize(kt.HyperModel):

@@ -14,8 +14,10 @@ from kreg import _validation as v
 from kreg import augment
 from kreg import constraints
 from kreg import regularizers
+from kreg.optimizers import ProximalL1
 
 _REGULARIZERS = ("none", "l1", "l2", "elastic_net", "group_lasso")
+_ALLOWED_REGULARIZERS = _REGULARIZERS + ("proximal_l1",)
 
 
 def _range(owner, name, value, *, log=False, low=0.0):
@@ -52,10 +54,14 @@ class RegularizerSpace:
     """Which weight penalty, and its strength on a log scale.
 
     Hyperparameters: `regularizer` (one of `choices`), and only where the choice
-    uses them: `l1` (l1, elastic_net), `l2` (l2, elastic_net), `group_lasso`.
+    uses them: `l1` (l1, elastic_net, proximal_l1), `l2` (l2, elastic_net),
+    `group_lasso`. "proximal_l1" is L1 applied by `kreg.optimizers.ProximalL1`
+    (exact zeros) instead of a penalty: `build` returns None for it and
+    `optimizer` wraps the optimizer.
 
     Args:
-        choices: names from "none", "l1", "l2", "elastic_net", "group_lasso".
+        choices: names from "none", "l1", "l2", "elastic_net", "group_lasso",
+            "proximal_l1".
         l1, l2, group_lasso: `(min, max)` of each strength, log scale, min > 0.
         num_examples: `None` (Keras's convention) or the training-set size
             (the `λ / (2 n)` convention), passed to the regularizers.
@@ -64,7 +70,7 @@ class RegularizerSpace:
     def __init__(self, choices=_REGULARIZERS, *, l1=(1e-6, 1e-2), l2=(1e-6, 1e-2), group_lasso=(1e-5, 1e-2),
                  num_examples=None):
         owner = "RegularizerSpace"
-        self.choices = _choices(owner, "choices", choices, _REGULARIZERS)
+        self.choices = _choices(owner, "choices", choices, _ALLOWED_REGULARIZERS)
         self.l1 = _range(owner, "l1", l1, log=True)
         self.l2 = _range(owner, "l2", l2, log=True)
         self.group_lasso = _range(owner, "group_lasso", group_lasso, log=True)
@@ -75,7 +81,7 @@ class RegularizerSpace:
         kind = hp.Choice("regularizer", list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
             "regularizer", self.choices[0])
         strengths = {}
-        for name, users, bounds in (("l1", ("l1", "elastic_net"), self.l1), ("l2", ("l2", "elastic_net"), self.l2),
+        for name, users, bounds in (("l1", ("l1", "elastic_net", "proximal_l1"), self.l1), ("l2", ("l2", "elastic_net"), self.l2),
                                     ("group_lasso", ("group_lasso",), self.group_lasso)):
             users = [u for u in users if u in self.choices]
             if users:
@@ -91,6 +97,12 @@ class RegularizerSpace:
         if kind == "group_lasso":
             return regularizers.GroupLasso(strengths["group_lasso"])
         return None
+
+    def optimizer(self, hp, optimizer):
+        """`optimizer`, wrapped in `ProximalL1` when the trial's choice is "proximal_l1"."""
+        if hp.get("regularizer") != "proximal_l1":
+            return optimizer
+        return ProximalL1(optimizer, hp.get("l1"))
 
 
 class DropoutSpace:

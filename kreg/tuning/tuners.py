@@ -38,6 +38,7 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import summary as hparams_summary
 
 from kreg import _validation as v
+from kreg._io import atomic_keras_tuner_state
 from kreg.callbacks import RegularizationMonitor
 from kreg.callbacks._base import write_scalars
 from kreg.tuning.spaces import hparams_domain
@@ -101,13 +102,13 @@ class _TrialCallback(keras.callbacks.Callback):
         """Whether this trial's best so far is worse than the median of earlier completed trials' at `epoch`.
 
         Keras Tuner keeps only each trial's final metrics, so the epochs of the
-        trials run by this tuner object are kept by the tuner (`epoch_history`).
+        completed trials run by this tuner object are kept by the tuner
+        (`epoch_history`).
         """
         mine = self.best()[0]
         pick = max if self.objective.direction == "max" else min
         others = [pick(history[: epoch + 1]) for trial_id, history in self.tuner.epoch_history.items()
-                  if trial_id != self.trial.trial_id and len(history) > epoch
-                  and self.tuner.oracle.trials[trial_id].status == kt.engine.trial.TrialStatus.COMPLETED]
+                  if trial_id != self.trial.trial_id and len(history) > epoch]
         if len(others) < self.pruning.min_trials or mine is None:
             return False
         return self._better(statistics.median(others), mine)
@@ -149,6 +150,7 @@ class _KregTuner:
         self._log_root = None
         self._trial_callbacks = {}
         self.epoch_history = {}  # trial id -> the objective at each epoch
+        self.on_progress = None  # called as on_progress(event, trial) with event "begin" or "end"
         # The search goes on after failures: a failed trial is a result, not an outage.
         kwargs["max_consecutive_failed_trials"] = max_consecutive_failed_trials or 1_000_000
         super().__init__(*args, seed=seed, **kwargs)
@@ -159,7 +161,8 @@ class _KregTuner:
         self._log_root = str(boards[0].log_dir) if boards else None
         if self._log_root is not None:
             self._write_experiment()
-        return super().search(*fit_args, **fit_kwargs)
+        with atomic_keras_tuner_state():
+            return super().search(*fit_args, **fit_kwargs)
 
     def _write_experiment(self):
         space = self.oracle.get_space()
@@ -183,7 +186,8 @@ class _KregTuner:
     # -- each trial -------------------------------------------------------------------------------------------
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         if self.kreg_seed is not None:
-            keras.utils.set_random_seed(self.kreg_seed + 1000 * len(self.oracle.trials) + execution)
+            number = int(trial.trial_id) if str(trial.trial_id).isdigit() else 0
+            keras.utils.set_random_seed(self.kreg_seed + 1000 * number + execution)
         for i, callback in enumerate(list(callbacks)):
             if isinstance(callback, keras.callbacks.TensorBoard):
                 callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
@@ -197,6 +201,8 @@ class _KregTuner:
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        if self.on_progress is not None:
+            self.on_progress("begin", trial)
         if self._log_root is not None:
             hp = trial.hyperparameters
             active = {p.name: hp.values[p.name] for p in hp.space if hp.is_active(p) and p.name in hp.values}
@@ -217,13 +223,16 @@ class _KregTuner:
 
     def on_trial_end(self, trial):
         tracker = self._trial_callbacks.pop(trial.trial_id, None)
-        if tracker is not None:
+        super().on_trial_end(trial)
+        if tracker is not None and trial.status == kt.engine.trial.TrialStatus.COMPLETED:
             name = self.oracle.objective.name
             self.epoch_history[trial.trial_id] = [e[name] for e in tracker.epochs if name in e]
-        super().on_trial_end(trial)
         if trial.status == kt.engine.trial.TrialStatus.COMPLETED and not _finite(trial.score):
             trial.status = kt.engine.trial.TrialStatus.FAILED  # a -inf or NaN score is never "best"
-            self.oracle.save()
+            if hasattr(self.oracle, "save"):
+                self.oracle.save()
+        if self.on_progress is not None:
+            self.on_progress("end", trial)
         if self._log_root is None:
             return
         status = api_pb2.STATUS_SUCCESS if trial.status == kt.engine.trial.TrialStatus.COMPLETED \

@@ -1,0 +1,181 @@
+"""Experiment files: a TOML file names the data, the model, the search space, the tuner and the budget.
+
+    name = "digits"
+    seed = 0
+
+    [data]                 # source: "digits", "npz" (path) or "csv" (path)
+    source = "digits"
+    train_size = 500
+    label_noise = 0.3
+
+    [model]                # kind: "mlp" or "cnn"
+    kind = "mlp"
+    hidden = [512, 512]
+
+    [search]
+    tuner = "random"
+    max_trials = 8
+    epochs = 40
+
+    [space.regularizer]    # any of regularizer, dropout, max_norm, augment, schedule
+    choices = ["none", "l2"]
+
+Every key is checked: an unknown one is an error that suggests the closest
+known key.
+"""
+
+import difflib
+import os
+import tomllib
+
+from kreg import data as datasets
+from kreg import tuning
+
+SCHEMA = {
+    "name": str,
+    "description": str,
+    "seed": int,
+    "data": {"source": str, "path": str, "train_size": int, "label_noise": float, "validation_size": (int, float),
+             "test_size": float, "shape": str, "label_column": int},
+    "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float},
+    "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
+               "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int},
+    "space": {
+        "regularizer": {"choices": list, "l1": list, "l2": list, "group_lasso": list, "num_examples": bool},
+        "dropout": {"rate": list, "step": float, "scalings": list},
+        "max_norm": {"max_value": list, "optional": bool},
+        "augment": {"transforms": list, "magnitudes": dict},
+        "schedule": {"warmup_epochs": int},
+    },
+}
+
+
+def _check(table, schema, where, path):
+    for key, value in table.items():
+        if key not in schema:
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else f" Known keys: {', '.join(schema)}."
+            raise ValueError(f"{path}: unknown key `{where}{key}`.{hint}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"{path}: `{where}{key}` must be a table. Received: {value!r}")
+            _check(value, expected, f"{where}{key}.", path)
+            continue
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if float in types:
+            types = types + (int,)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ValueError(f"{path}: `{where}{key}` must be {names}. Received: {value!r}")
+
+
+def load(path):
+    """Reads and checks an experiment file; returns its table."""
+    try:
+        with open(path, "rb") as f:
+            table = tomllib.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"No experiment file {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path} is not valid TOML: {error}") from None
+    _check(table, SCHEMA, "", path)
+    table.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+    table.setdefault("seed", 0)
+    for section in ("data", "model", "search", "space"):
+        table.setdefault(section, {})
+    return table
+
+
+def find(name_or_path, folder="experiments"):
+    """An experiment's file: a path, or a name in `folder` (without `.toml`)."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    candidate = os.path.join(folder, f"{name_or_path}.toml")
+    if os.path.isfile(candidate):
+        return candidate
+    known = list_experiments(folder)
+    close = difflib.get_close_matches(name_or_path, known, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else f" Known: {', '.join(known) or 'none'}."
+    raise ValueError(f"No experiment `{name_or_path}` (no such file, nor {candidate}).{hint}")
+
+
+def list_experiments(folder="experiments"):
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".toml"))
+
+
+def load_data(experiment):
+    """`((x, y), (x_val, y_val), (x_test, y_test))` for the experiment's `[data]`."""
+    spec = dict(experiment["data"])
+    source = spec.pop("source", "digits")
+    seed = experiment["seed"]
+    shape = spec.pop("shape", "flat")
+    if shape not in ("flat", "image"):
+        raise ValueError(f"data.shape must be \"flat\" or \"image\". Received: {shape!r}")
+    if source == "digits":
+        allowed = {"train_size", "label_noise", "validation_size"}
+        _only(spec, allowed, "digits")
+        return datasets.digits(flat=shape == "flat", seed=seed, **spec)
+    if source == "npz":
+        _only(spec, {"path", "validation_size"}, "npz")
+        return datasets.load_npz(_path(spec), flat=shape == "flat", seed=seed,
+                                 validation_size=spec.get("validation_size", 0.2))
+    if source == "csv":
+        _only(spec, {"path", "validation_size", "test_size", "label_column"}, "csv")
+        return datasets.load_csv(_path(spec), seed=seed, **{k: spec[k] for k in spec if k != "path"})
+    raise ValueError(f"data.source must be \"digits\", \"npz\" or \"csv\". Received: {source!r}")
+
+
+def _only(spec, allowed, source):
+    extra = set(spec) - allowed
+    if extra:
+        raise ValueError(f"data keys {sorted(extra)} do not apply to source {source!r} (it takes {sorted(allowed)})")
+
+
+def _path(spec):
+    if "path" not in spec:
+        raise ValueError("data.path is needed for an npz or csv source")
+    return spec["path"]
+
+
+def spaces(experiment, num_examples):
+    """The search spaces of `[space]`: each table present (or defaulted) builds its space."""
+    space = experiment["space"]
+    built = {}
+    if "regularizer" in space:
+        options = dict(space["regularizer"])
+        if options.pop("num_examples", False):
+            options["num_examples"] = num_examples
+        built["regularizer"] = tuning.RegularizerSpace(**options)
+    if "dropout" in space:
+        built["dropout"] = tuning.DropoutSpace(**space["dropout"])
+    if "max_norm" in space:
+        built["max_norm"] = tuning.MaxNormSpace(**space["max_norm"])
+    if "augment" in space:
+        built["augment"] = tuning.AugmentSpace(**space["augment"], seed=experiment["seed"])
+    if "schedule" in space:
+        built["schedule"] = tuning.ScheduleSpace(**space["schedule"])
+    return built
+
+
+def hypermodel(experiment, input_shape, num_classes, num_examples, *, baseline=False):
+    """The experiment's hypermodel; with `baseline`, the same network with no regularization at all."""
+    model = dict(experiment["model"])
+    kind = model.pop("kind", "mlp")
+    chosen = {} if baseline else spaces(experiment, num_examples)
+    components = {name: chosen.get(name) for name in ("regularizer", "dropout", "max_norm", "augment", "schedule")}
+    if kind == "mlp":
+        _only_model(model, {"hidden", "learning_rate"}, kind)
+        return tuning.RegularizedMLP(num_classes, input_shape, **components, **model)
+    if kind == "cnn":
+        _only_model(model, {"filters", "dense", "learning_rate"}, kind)
+        return tuning.RegularizedCNN(num_classes, input_shape, **components, **model)
+    raise ValueError(f"model.kind must be \"mlp\" or \"cnn\". Received: {kind!r}")
+
+
+def _only_model(model, allowed, kind):
+    extra = set(model) - allowed
+    if extra:
+        raise ValueError(f"model keys {sorted(extra)} do not apply to kind {kind!r} (it takes {sorted(allowed)})")

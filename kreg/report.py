@@ -1,0 +1,140 @@
+"""`kreg report`: a table of the best trials and PNG plots of an experiment's search."""
+
+import glob
+import io
+import json
+import os
+
+import numpy as np
+
+from kreg import _io
+
+
+def _trials(directory):
+    project = os.path.join(directory, "tuner", "search")
+    if not os.path.isdir(project):
+        raise ValueError(f"{directory} holds no search (no {project}); run `kreg search` first")
+    summary = os.path.join(directory, "search.json")
+    try:
+        with open(summary) as f:
+            objective = json.load(f)["objective"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
+        raise ValueError(f"Cannot read {summary} ({error!r}): is {directory} a `kreg search` folder?") from None
+    trials = []
+    for path in sorted(glob.glob(os.path.join(project, "trial_*", "trial.json"))):
+        with open(path) as f:
+            trials.append(json.load(f))
+    return trials, objective
+
+
+def _curves(run):
+    """`{metric: (steps, values)}` of a TensorBoard run folder (Keras's `epoch_*` scalars)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import tensorflow as tf
+
+    if not os.path.isdir(run):
+        return {}
+    events = EventAccumulator(run, size_guidance={"tensors": 0})
+    events.Reload()
+    out = {}
+    for tag in events.Tags()["tensors"]:
+        if tag.startswith("epoch_"):
+            records = events.Tensors(tag)
+            out[tag[len("epoch_"):]] = ([r.step for r in records],
+                                        [float(tf.make_ndarray(r.tensor_proto)) for r in records])
+    return out
+
+
+def _save(figure, path):
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _io.write_bytes(path, buffer.getvalue())
+
+
+def make(directory, *, top=3):
+    """Writes `report.md`, `curves.png`, `weights.png` and `hyperparameters.png` into `directory`; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    trials, objective = _trials(directory)
+    name, direction = objective["name"], objective["direction"]
+    scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
+    scored.sort(key=lambda t: t["score"], reverse=direction == "max")
+    board = os.path.join(directory, "tensorboard")
+    written = []
+
+    metric = "accuracy"
+    figure, ax = plt.subplots(figsize=(8, 5))
+    runs = [(f"trial {t['trial_id']}", os.path.join(board, t["trial_id"], "execution0")) for t in scored[:top]]
+    runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
+    for i, (label, run) in enumerate(runs):
+        train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
+        if metric in train and metric in val:
+            color = f"C{i}"
+            ax.plot(*train[metric], color=color, linestyle="--", label=f"{label}: training")
+            ax.plot(*val[metric], color=color, label=f"{label}: validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.set_title("Training vs validation: the gap is overfitting")
+    ax.legend(fontsize=7)
+    written.append(os.path.join(directory, "curves.png"))
+    _save(figure, written[-1])
+    plt.close(figure)
+
+    figure, ax = plt.subplots(figsize=(8, 5))
+    weights_path = os.path.join(directory, "weights.npz")
+    if os.path.exists(weights_path):
+        with np.load(weights_path) as weights:
+            for label in weights.files:
+                ax.hist(weights[label], bins=120, histtype="step", density=True, label=label, log=True)
+    ax.set_xlabel("kernel weight")
+    ax.set_ylabel("density (log)")
+    ax.set_title("Weights: L1 piles them at 0, L2 shrinks them all")
+    ax.legend(fontsize=7)
+    written.append(os.path.join(directory, "weights.png"))
+    _save(figure, written[-1])
+    plt.close(figure)
+
+    names = sorted({k for t in scored for k in t["hyperparameters"]["values"]})
+    columns = max(1, min(3, len(names)))
+    rows = max(1, -(-len(names) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
+    for ax, hp in zip(axes.ravel(), names):
+        points = [(t["hyperparameters"]["values"][hp], t["score"]) for t in scored if hp in t["hyperparameters"]["values"]]
+        values = [p[0] for p in points]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+            ax.scatter(values, [p[1] for p in points])
+            if values and min(values) > 0 and max(values) / min(values) > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(x) for x in values})
+            ax.scatter([labels.index(str(x)) for x in values], [p[1] for p in points])
+            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
+        ax.set_title(hp, fontsize=9)
+        ax.set_ylabel(name, fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    written.append(os.path.join(directory, "hyperparameters.png"))
+    _save(figure, written[-1])
+    plt.close(figure)
+
+    lines = [f"# Report: {os.path.basename(os.path.normpath(directory))}", "",
+             f"{len(trials)} trials, {len(scored)} completed; objective {name} ({direction}).", ""]
+    result_path = os.path.join(directory, "result.json")
+    if os.path.exists(result_path):
+        with open(result_path) as f:
+            result = json.load(f)
+        lines += [f"Best trial {result['best_trial']}: test accuracy {result['test_accuracy']:.4f}, unregularized "
+                  f"baseline {result['baseline_test_accuracy']:.4f}.", ""]
+    lines += ["| trial | " + name + " | hyperparameters |", "|---|---|---|"]
+    for t in scored[:10]:
+        values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in t["hyperparameters"]["values"].items())
+        lines.append(f"| {t['trial_id']} | {t['score']:.4f} | {values} |")
+    lines += ["", "![curves](curves.png)", "![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    written.append(os.path.join(directory, "report.md"))
+    _io.write_text(written[-1], "\n".join(lines))
+    print("\n".join(lines[:len(lines) - 4]))
+    return written
