@@ -21,20 +21,20 @@ def invalid(owner, name, expected, value):
     )
 
 
-def _is_real(value):
+def is_real(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def non_negative_float(owner, name, value):
     """A finite real number >= 0, returned as a Python float."""
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
+    if not is_real(value) or not math.isfinite(value) or value < 0:
         raise invalid(owner, name, "a finite float >= 0", value)
     return float(value)
 
 
 def fraction(owner, name, value, high=1.0, *, include_high=True):
     """A float in [0, high] (or [0, high) with `include_high=False`)."""
-    inside = _is_real(value) and math.isfinite(value) and 0 <= value and (
+    inside = is_real(value) and math.isfinite(value) and 0 <= value and (
         value <= high if include_high else value < high
     )
     if not inside:
@@ -47,7 +47,7 @@ def value_range(owner, value):
     if not (
         isinstance(value, (list, tuple))
         and len(value) == 2
-        and all(_is_real(b) and math.isfinite(b) for b in value)
+        and all(is_real(b) and math.isfinite(b) for b in value)
         and value[0] < value[1]
     ):
         raise invalid(owner, "value_range", "a pair (low, high) of finite floats with low < high", value)
@@ -56,7 +56,7 @@ def value_range(owner, value):
 
 def positive_float(owner, name, value):
     """A finite real number > 0, returned as a Python float."""
-    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+    if not is_real(value) or not math.isfinite(value) or value <= 0:
         raise invalid(owner, name, "a finite float > 0", value)
     return float(value)
 

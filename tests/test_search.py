@@ -182,3 +182,10 @@ def test_distributed_search_on_loopback(tmp_path):
     sessions = [d for d in os.listdir(logdir / "tiny" / "tensorboard") if d.isdigit()]
     assert sorted(sessions) == ["0", "1", "2", "3"]
     assert "best trial" in result.stdout
+
+
+def test_all_trials_failed_exits_3(tmp_path, capsys):
+    path = tmp_path / "explode.toml"
+    path.write_text(TINY.format(trials=2, epochs=2).replace('hidden = [32]', 'hidden = [32]\nlearning_rate = 1e30'))
+    assert cli.main(["search", str(path), "--logdir", str(tmp_path / "logs")]) == 3
+    assert "all 2 trials failed" in capsys.readouterr().err

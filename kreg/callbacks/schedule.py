@@ -35,7 +35,7 @@ class Schedule:
 
     def __init__(self, kind, start, end=None, *, epochs=None):
         self.kind = v.one_of("Schedule", "kind", kind, KINDS)
-        if not v._is_real(start) or not math.isfinite(start):
+        if not v.is_real(start) or not math.isfinite(start):
             raise v.invalid("Schedule", "start", "a finite float", start)
         self.start = float(start)
         if self.kind == "constant":
@@ -45,7 +45,7 @@ class Schedule:
                 )
             self.end, self.epochs = self.start, None
             return
-        if not v._is_real(end) or not math.isfinite(end):
+        if not v.is_real(end) or not math.isfinite(end):
             raise v.invalid("Schedule", "end", "a finite float", end)
         self.end = float(end)
         self.epochs = v.positive_int("Schedule", "epochs", epochs)
@@ -70,7 +70,7 @@ class Schedule:
 def _check_schedule(name, schedule, high=None):
     if schedule is None:
         return None
-    if v._is_real(schedule):
+    if v.is_real(schedule):
         schedule = Schedule("constant", schedule)
     if not isinstance(schedule, Schedule):
         raise v.invalid("RegularizationSchedule", name, "None, a float or a kreg.callbacks.Schedule", schedule)

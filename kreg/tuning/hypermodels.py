@@ -69,15 +69,14 @@ class _Regularized(kt.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         """`model.fit`, with the regularization warm-up when the trial's `schedule` is on."""
         if self.schedule and hp.get("schedule"):
-            warmup = callbacks.Schedule("linear", 0.0, 1.0, epochs=self.schedule.warmup_epochs)
+            epochs = self.schedule.warmup_epochs
             rate = hp.get("dropout_rate") if self.dropout else 0.0
             has_penalty = self.regularizer is not None and hp.get("regularizer") not in ("none", "proximal_l1")
-            schedule = callbacks.RegularizationSchedule(
-                penalty_scale=warmup if has_penalty else None,
-                dropout_rate=callbacks.Schedule("linear", 0.0, rate, epochs=self.schedule.warmup_epochs)
-                if rate > 0 else None,
-            ) if has_penalty or rate > 0 else None
-            if schedule is not None:
+            if has_penalty or rate > 0:
+                schedule = callbacks.RegularizationSchedule(
+                    penalty_scale=callbacks.Schedule("linear", 0.0, 1.0, epochs=epochs) if has_penalty else None,
+                    dropout_rate=callbacks.Schedule("linear", 0.0, rate, epochs=epochs) if rate > 0 else None,
+                )
                 kwargs["callbacks"] = [schedule, *kwargs.get("callbacks", [])]
         return model.fit(*args, **kwargs)
 

@@ -25,7 +25,7 @@ def _range(owner, name, value, *, log=False, low=0.0):
     ok = (
         isinstance(value, (list, tuple))
         and len(value) == 2
-        and all(v._is_real(b) and math.isfinite(b) for b in value)
+        and all(v.is_real(b) and math.isfinite(b) for b in value)
         and low <= value[0] <= value[1]
         and (not log or value[0] > 0)
     )
