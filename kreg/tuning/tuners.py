@@ -148,6 +148,7 @@ class _KregTuner:
         self.kreg_seed = v.seed(type(self).__name__, seed)
         self.pruning = pruning
         self._log_root = None
+        self._writers = {}
         self._trial_callbacks = {}
         self.epoch_history = {}  # trial id -> the objective at each epoch
         self.on_progress = None  # called as on_progress(event, trial) with event "begin" or "end"
@@ -224,13 +225,13 @@ class _KregTuner:
     def on_trial_end(self, trial):
         tracker = self._trial_callbacks.pop(trial.trial_id, None)
         super().on_trial_end(trial)
-        if tracker is not None and trial.status == kt.engine.trial.TrialStatus.COMPLETED:
-            name = self.oracle.objective.name
-            self.epoch_history[trial.trial_id] = [e[name] for e in tracker.epochs if name in e]
         if trial.status == kt.engine.trial.TrialStatus.COMPLETED and not _finite(trial.score):
             trial.status = kt.engine.trial.TrialStatus.FAILED  # a -inf or NaN score is never "best"
             if hasattr(self.oracle, "save"):
                 self.oracle.save()
+        if tracker is not None and trial.status == kt.engine.trial.TrialStatus.COMPLETED:
+            name = self.oracle.objective.name
+            self.epoch_history[trial.trial_id] = [e[name] for e in tracker.epochs if name in e]
         if self.on_progress is not None:
             self.on_progress("end", trial)
         if self._log_root is None:
@@ -242,11 +243,10 @@ class _KregTuner:
                 write_scalars(self._writer(trial), 0, tracker.summary())
             pb = hparams_summary.session_end_pb(status, end_time_secs=time.time())
             tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
-        self._writer(trial).close()
+        self._writers.pop(trial.trial_id).close()
 
     def _writer(self, trial):
-        if not hasattr(self, "_writers"):
-            self._writers = {}
+        """The trial's session writer, open from the trial's start to its end."""
         if trial.trial_id not in self._writers:
             self._writers[trial.trial_id] = tf.summary.create_file_writer(
                 os.path.join(self._log_root, str(trial.trial_id)))
