@@ -5,6 +5,8 @@ import json
 import math
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import time
 import warnings
@@ -193,9 +195,6 @@ def launch(argv, workers, *, logdir, experiment_path, resume, overwrite, timeout
     experiment's folder, so there is one set of results and one TensorBoard
     root. The chief prints the summary. Returns the chief's exit code.
     """
-    import socket
-    import subprocess
-
     experiment = experiments.load(experiment_path)
     prepare(os.path.join(logdir, experiment["name"]), resume=resume, overwrite=overwrite)
     with socket.socket() as probe:
