@@ -65,17 +65,50 @@ def unit_norms(x, axes):
     return ops.where(positive, ops.sqrt(ops.where(positive, squares, 1)), 0)
 
 
-def scalar_weight(layer, name, value):
-    """A float32 non-trainable scalar of `layer` that compiled steps read.
+class Scalar:
+    """A schedulable float: the Python value that `get_config` reports, and a float32 variable compiled steps read.
 
-    Not autocast under mixed precision: a rate or magnitude keeps float32
-    resolution. Assigning it between epochs needs no rebuild and no retrace.
+    Only `assign` changes it, and it changes both, so the value, the config and
+    the behaviour cannot disagree. Not autocast under mixed precision (a rate
+    keeps float32 resolution); assigning it needs no rebuild and no retrace.
     """
-    return layer.add_weight(
-        shape=(),
-        initializer=keras.initializers.Constant(value),
-        dtype="float32",
-        trainable=False,
-        autocast=False,
-        name=name,
-    )
+
+    def __init__(self, name, value):
+        self.value = value
+        self.variable = keras.Variable(value, dtype="float32", trainable=False, autocast=False, name=name)
+
+    def assign(self, value):
+        self.value = value
+        self.variable.assign(value)
+
+
+def scalar_property(name, check):
+    """A property over the `Scalar` at `self._<name>`, validated by `check(self, value)` when set."""
+
+    def get(self):
+        return getattr(self, "_" + name).value
+
+    def set(self, value):
+        getattr(self, "_" + name).assign(check(self, value))
+
+    return property(get, set, doc=f"`{name}`, a float; may be set between epochs (no rebuild, no retrace).")
+
+
+class ScalarState:
+    """A layer mixin: its `Scalar` attributes are state, like a seed generator's, not weights.
+
+    Keras's `Layer.weights` (what `get_weights`, `set_weights`, `load_weights`
+    and `.weights.h5` files see) holds what the layer tracks as variables;
+    `Layer.variables` adds the seed generators' states, and is what a parent
+    layer or model collects (`non_trainable_variables`, which the JAX trainer
+    threads through its stateless train step). A `Scalar` is a plain object,
+    which Keras's attribute tracking ignores, so its variable is in neither
+    list until this property adds it to `variables`: the model's weights are
+    those of the same model with Keras's layers, and the compiled step, on any
+    backend, reads the current value.
+    """
+
+    @property
+    def variables(self):
+        scalars = [value.variable for value in vars(self).values() if isinstance(value, Scalar)]
+        return [*super().variables, *scalars]

@@ -31,7 +31,7 @@ COMPONENTS = [
 ]
 IDS = [row[0] for row in COMPONENTS]
 LAYERS = [
-    ("dropout", Dropout, {"rate": 0.37, "scaling": "test_time", "noise_shape": [None, 1, 1, None], "seed": 11}),
+    ("dropout", Dropout, {"rate": 0.37, "scaling": "test_time", "noise_shape": (None, 1, 1, None), "seed": 11}),
     ("flip", augment.RandomFlip, {"mode": "vertical", "probability": 0.3, "seed": 5}),
     ("rotation", augment.RandomRotation, {"magnitude": 12.5, "probability": 0.7, "seed": 5}),
     ("crop", augment.RandomCrop, {"magnitude": 0.3, "probability": 0.6, "seed": 2}),
@@ -80,7 +80,7 @@ def expected_config(kwargs):
 
 
 def plain(value):
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return all(plain(item) for item in value)
     return value is None or type(value) in (int, float, str, bool)
 

@@ -84,6 +84,7 @@ def test_same_seed_same_masks_across_processes(tmp_path):
 
 
 def test_rate_changes_without_retracing(monkeypatch):
+    # Runs eagerly and compiled on every backend (issue 13: the mask used tf.random and tf.bitcast).
     traces = []
     original = Dropout.call
 
@@ -107,6 +108,62 @@ def test_rate_changes_without_retracing(monkeypatch):
     assert len(traces) == traced + 1  # the predict function, once; training never again
     np.testing.assert_allclose(after / before, float(quantized_keep(0.1)) / float(quantized_keep(0.5)), rtol=1e-5)
     assert layer.get_config()["rate"] == 0.1
+
+
+def mlp(dropout, rate):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((8,)), keras.layers.Dense(16), dropout(rate), keras.layers.Dense(3)])
+
+
+def drop_fraction(layer):
+    # 1M Bernoulli draws: standard error <= 5e-4, so 0.003 is 6 of them.
+    return float((np.asarray(layer(np.ones((1000, 1000), "float32"), training=True)) == 0).mean())
+
+
+def test_rate_is_not_a_weight_so_set_weights_cannot_change_it():
+    # issue 12, item 1: the rate was a non-trainable weight that set_weights overwrote.
+    source, target = mlp(Dropout, 0.5), mlp(Dropout, 0.1)
+    assert len(source.get_weights()) == len(mlp(keras.layers.Dropout, 0.5).get_weights()) == 4
+    assert source.layers[1].weights == [] and source.layers[1].get_weights() == []
+    target.set_weights(source.get_weights())
+    layer = target.layers[1]
+    assert layer.rate == layer.get_config()["rate"] == 0.1
+    assert drop_fraction(layer) == pytest.approx(0.1, abs=0.003)
+    # Weights move between a model with kreg's Dropout and one with Keras's, both ways, in order.
+    keras_model = mlp(keras.layers.Dropout, 0.5)
+    keras_model.set_weights(target.get_weights())
+    target.set_weights(keras_model.get_weights())
+    for ours, theirs in zip(target.get_weights(), keras_model.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_load_weights_keeps_the_rate_and_a_keras_file_the_configured_one(tmp_path):
+    source, target = mlp(Dropout, 0.5), mlp(Dropout, 0.1)
+    source.save_weights(tmp_path / "source.weights.h5")
+    target.load_weights(tmp_path / "source.weights.h5")
+    assert target.layers[1].rate == 0.1
+    assert drop_fraction(target.layers[1]) == pytest.approx(0.1, abs=0.003)
+    target.layers[1].rate = 0.3  # changed after construction: the file holds the current value
+    target.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.layers[1].rate == loaded.layers[1].get_config()["rate"] == 0.3
+    assert drop_fraction(loaded.layers[1]) == pytest.approx(0.3, abs=0.003)
+
+
+def test_rate_is_state_the_compiled_step_reads():
+    # The rate's variable is among the model's non-trainable variables (which JAX's stateless step threads).
+    model = mlp(Dropout, 0.5)
+    layer = model.layers[1]
+    assert [v.name for v in layer.non_trainable_variables] == ["seed_generator_state", "rate"]
+    assert any(v is layer._rate.variable for v in model.non_trainable_variables)
+    assert not any(v is layer._rate.variable for v in model.weights)
+
+
+def test_noise_shape_is_a_tuple_like_keras():
+    for given in ([None, 1, 4], (None, 1, 4)):
+        layer = Dropout(0.5, noise_shape=given)
+        assert layer.noise_shape == keras.layers.Dropout(0.5, noise_shape=given).noise_shape == (None, 1, 4)
+        assert isinstance(layer.get_config()["noise_shape"], tuple)
 
 
 def test_mixed_float16(mixed_float16):

@@ -2,9 +2,9 @@
 
 Every transform is applied to each example independently with `probability`,
 with a strength `magnitude` whose meaning each subclass states. `magnitude`
-lives in a float32 variable that the compiled step reads, so a schedule can
-change it between epochs without rebuilding or retracing. Identity at
-inference. Inputs may be batched or a single example.
+is state, not a weight (`kreg._ops.ScalarState`): a schedule can change it
+between epochs without rebuilding or retracing, and `set_weights` cannot.
+Identity at inference. Inputs may be batched or a single example.
 """
 
 import keras
@@ -14,7 +14,7 @@ from kreg import _ops
 from kreg import _validation as v
 
 
-class Transform(keras.layers.Layer):
+class Transform(_ops.ScalarState, keras.layers.Layer):
     """A random transform applied per example with `probability` and strength `magnitude`.
 
     Subclasses set `max_magnitude` (None for no upper bound) and implement
@@ -29,11 +29,10 @@ class Transform(keras.layers.Layer):
     def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self._magnitude = self._check_magnitude(magnitude)
+        self._magnitude = _ops.Scalar("magnitude", self._check_magnitude(magnitude))
         self.probability = v.fraction(owner, "probability", probability)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.magnitude_variable = _ops.scalar_weight(self, "magnitude", self._magnitude)
         self.built = True
 
     def _check_magnitude(self, value):
@@ -42,14 +41,7 @@ class Transform(keras.layers.Layer):
             return v.non_negative_float(owner, "magnitude", value)
         return v.fraction(owner, "magnitude", value, self.max_magnitude)
 
-    @property
-    def magnitude(self):
-        return self._magnitude
-
-    @magnitude.setter
-    def magnitude(self, value):
-        self._magnitude = self._check_magnitude(value)
-        self.magnitude_variable.assign(self._magnitude)
+    magnitude = _ops.scalar_property("magnitude", lambda self, value: self._check_magnitude(value))
 
     def applied(self, batch, seed_generator):
         """A `[batch]` boolean: which examples this transform changes."""
@@ -67,7 +59,7 @@ class Transform(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "magnitude": self._magnitude, "probability": self.probability,
+        return {**super().get_config(), "magnitude": self.magnitude, "probability": self.probability,
                 "seed": self.seed}
 
 
@@ -99,14 +91,14 @@ def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", inte
         height, width = ops.shape(x)[1], ops.shape(x)[2]
         total = identity_matrices(batch)
         for t in geometric:
-            m = t.matrix(batch, height, width, t.magnitude_variable, seed_generator)
+            m = t.matrix(batch, height, width, t._magnitude.variable, seed_generator)
             m = ops.where(t.applied(batch, seed_generator)[:, None, None], m, identity_matrices(batch))
             total = ops.matmul(total, m)
         flat = ops.reshape(total, (batch, 9))[:, :8]
         x = ops.image.affine_transform(x, flat, interpolation=interpolation, fill_mode=fill_mode)
     for t in transforms:
         if not t.geometric:
-            changed = t.transform(x, t.magnitude_variable, seed_generator)
+            changed = t.transform(x, t._magnitude.variable, seed_generator)
             mask = ops.reshape(t.applied(batch, seed_generator), [-1] + [1] * (len(x.shape) - 1))
             x = ops.where(mask, changed, x)
     return x

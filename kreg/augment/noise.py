@@ -5,7 +5,6 @@ from keras import ops
 
 from kreg import _validation as v
 from kreg.augment._base import Transform
-from kreg.layers.dropout import draw_seed
 from kreg.layers.dropout import keep_mask
 from kreg.layers.dropout import quantized_keep
 
@@ -54,5 +53,5 @@ class FeatureDropout(Transform):
         return v.fraction("FeatureDropout", "magnitude", value, 1.0, include_high=False)
 
     def transform(self, x, magnitude, seed_generator):
-        mask = keep_mask(ops.shape(x), magnitude, draw_seed(seed_generator))
+        mask = keep_mask(ops.shape(x), magnitude, seed_generator)
         return ops.where(mask, x / ops.cast(quantized_keep(magnitude), x.dtype), 0.0)

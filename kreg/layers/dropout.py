@@ -14,17 +14,20 @@ the factor into that layer's kernel).
 The mask spends 16 random bits per element instead of the 32 of a float
 uniform: `rate` is used at a resolution of 2**-16 (the mask drops an element
 with probability `round(rate * 2**16) / 2**16`), and the scaling uses that same
-quantized keep probability, so the expectation above holds exactly.
+quantized keep probability, so the expectation above holds exactly. The bits
+come from `keras.random.randint` (31.99 bits per int32 word: the word 2**31 - 1
+is never drawn, which moves a probability by at most 2**-32) split into two
+16-bit halves by `keras.ops.view`: backend-neutral, eager and compiled.
 
 References:
     Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov. Dropout: a simple
     way to prevent neural networks from overfitting. JMLR 15 (2014).
 """
 
+import math
 import numbers
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from kreg import _ops
@@ -47,40 +50,36 @@ def _drop_threshold(rate):
     return ops.minimum(ops.round(rate * _LEVELS), _LEVELS - 1)
 
 
-def keep_mask(shape, rate, seed):
+def keep_mask(shape, rate, seed_generator):
     """A boolean mask of `shape`, True with probability `quantized_keep(rate)`.
 
     Draws `ceil(n / 2)` 32-bit words and compares each 16-bit half against the
-    drop threshold. `tf.random` and `tf.bitcast` are used because `keras.random`
-    has no full-range integer draw and `keras.ops` no bitcast.
+    drop threshold.
     """
-    size = ops.prod(shape)
-    words = tf.random.stateless_uniform(
-        [(size + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32
-    )
-    halves = tf.reshape(tf.bitcast(words, tf.uint16), [-1])[:size]
-    threshold = tf.cast(_drop_threshold(rate), tf.uint16)
-    return tf.reshape(halves >= threshold, shape)
-
-
-def draw_seed(seed_generator):
-    """The next `[2]` int32 seed of `seed_generator`, for `tf.random.stateless_*`."""
-    return tf.cast(tf.math.floormod(seed_generator.next(), tf.int32.max - 1), tf.int32)
+    static = all(isinstance(d, int) for d in shape)  # always under JAX; TF may have a dynamic batch
+    size = math.prod(shape) if static else ops.prod(shape)
+    # A static last axis of 1: TensorFlow's `view` needs one when the batch is dynamic.
+    words = keras.random.randint(((size + 1) // 2, 1), -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
+    halves = ops.reshape(ops.view(words, "uint16"), (-1,))[:size]
+    return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class Dropout(keras.layers.Layer):
+class Dropout(_ops.ScalarState, keras.layers.Layer):
     """Dropout whose scaling is inverted (Keras's) or at test time (the paper's).
 
-    `rate` lives in a float32 variable that the compiled step reads, so it may
-    be changed between epochs (`layer.rate = 0.3`, or a schedule callback)
-    without rebuilding or retracing; the inference scaling follows it.
+    `rate` may be changed between epochs (`layer.rate = 0.3`, or a schedule
+    callback) without rebuilding or retracing; the inference scaling follows
+    it. It is state, not a weight (`kreg._ops.ScalarState`): the layer has the
+    weights of `keras.layers.Dropout` (none), so `set_weights`/`load_weights`
+    cannot change the rate, and a `.keras` file restores the config's.
 
     Args:
         rate: the drop probability, a float in [0, 1). `rate=0` is the identity.
         scaling: `"inverted"` (divide by keep while training) or `"test_time"`
             (multiply by keep at inference).
-        noise_shape: `None`, or a tuple as in `keras.layers.Dropout`: the shape
+        noise_shape: `None`, or a tuple (a list becomes a tuple, as in
+            `keras.layers.Dropout`): the shape
             of the mask, `None` entries taken from the input, 1 where the mask
             is shared (e.g. `(None, 1, 1, None)` drops whole channels).
         seed: `None` or an int >= 0 (0 is a seed like any other).
@@ -102,29 +101,22 @@ class Dropout(keras.layers.Layer):
 
     def __init__(self, rate, *, scaling="inverted", noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self._rate = check_rate("Dropout", rate)
+        self._rate = _ops.Scalar("rate", check_rate("Dropout", rate))
         self.scaling = v.one_of("Dropout", "scaling", scaling, SCALINGS)
         self.noise_shape = _check_noise_shape(noise_shape)
         self.seed = v.seed("Dropout", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.rate_variable = _ops.scalar_weight(self, "rate", self._rate)
         self.supports_masking = True
         self.built = True
 
-    @property
-    def rate(self):
-        return self._rate
-
-    @rate.setter
-    def rate(self, value):
-        self._rate = check_rate("Dropout", value)
-        self.rate_variable.assign(self._rate)
+    rate = _ops.scalar_property("rate", lambda self, value: check_rate("Dropout", value))
 
     def call(self, inputs, training=False):
-        keep = ops.cast(quantized_keep(self.rate_variable), inputs.dtype)
+        rate = self._rate.variable
+        keep = ops.cast(quantized_keep(rate), inputs.dtype)
         if not training:
             return inputs * keep if self.scaling == "test_time" else inputs
-        mask = keep_mask(self._mask_shape(inputs), self.rate_variable, draw_seed(self.seed_generator))
+        mask = keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
         kept = inputs * (1 / keep) if self.scaling == "inverted" else inputs
         return ops.where(mask, kept, ops.cast(0, inputs.dtype))
 
@@ -145,7 +137,7 @@ class Dropout(keras.layers.Layer):
     def get_config(self):
         return {
             **super().get_config(),
-            "rate": self._rate,
+            "rate": self.rate,
             "scaling": self.scaling,
             "noise_shape": self.noise_shape,
             "seed": self.seed,
@@ -159,5 +151,5 @@ def _check_noise_shape(noise_shape):
         n is None or (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1)
         for n in noise_shape
     ):
-        return [None if n is None else int(n) for n in noise_shape]
+        return tuple(None if n is None else int(n) for n in noise_shape)
     raise v.invalid("Dropout", "noise_shape", "None or a tuple of ints >= 1 and None", noise_shape)
