@@ -112,3 +112,13 @@ class ScalarState:
     def variables(self):
         scalars = [value.variable for value in vars(self).values() if isinstance(value, Scalar)]
         return [*super().variables, *scalars]
+
+
+def build_at_init(layer):
+    """Marks a layer without weights to create built, unless a subclass overrides `build`.
+
+    What Keras's own stateless layers do at the end of `__init__` (`Dropout`,
+    `Activation`: a subclass with its own `build` must still get it called).
+    """
+    if type(layer).build is keras.layers.Layer.build:
+        layer.built = True

@@ -33,7 +33,7 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
         self.probability = v.fraction(owner, "probability", probability)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.built = True
+        _ops.build_at_init(self)
 
     def _check_magnitude(self, value):
         owner = type(self).__name__

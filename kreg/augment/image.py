@@ -21,6 +21,7 @@ import math
 import keras
 from keras import ops
 
+from kreg import _ops
 from kreg import _validation as v
 from kreg.augment._base import Transform
 from kreg.augment._base import apply_transforms
@@ -282,7 +283,7 @@ class Policy(keras.layers.Layer):
         self.fill_mode = v.one_of("Policy", "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = v.one_of("Policy", "interpolation", interpolation, INTERPOLATIONS)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.built = True
+        _ops.build_at_init(self)
 
     def call(self, inputs, training=True):
         if not training:

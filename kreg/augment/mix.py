@@ -17,6 +17,7 @@ References:
 import keras
 from keras import ops
 
+from kreg import _ops
 from kreg import _validation as v
 
 MODES = ("batch", "sample")
@@ -79,7 +80,7 @@ class MixUpCutMix(keras.layers.Layer):
         self.num_classes = v.positive_int(owner, "num_classes", num_classes, allow_none=True)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.built = True
+        _ops.build_at_init(self)
 
     def call(self, images, labels, training=True):
         if not training:

@@ -107,7 +107,7 @@ class Dropout(_ops.ScalarState, keras.layers.Layer):
         self.seed = v.seed("Dropout", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
-        self.built = True
+        _ops.build_at_init(self)
 
     rate = _ops.scalar_property("rate", lambda self, value: check_rate("Dropout", value))
 
