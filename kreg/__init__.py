@@ -9,11 +9,21 @@ from kreg import metrics
 from kreg import optimizers
 from kreg import regularizers
 from kreg.attach import attach
-from kreg.dropout import convert_dropout_scaling
-from kreg.dropout import fold_dropout_scaling
-from kreg.dropout import mc_predict
+from kreg.inference import convert_dropout_scaling
+from kreg.inference import fold_dropout_scaling
+from kreg.inference import mc_predict
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """`kreg.tuning` on first use: it imports Keras Tuner, which plain `import kreg` does not need."""
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("kreg.tuning")
+    raise AttributeError(f"module 'kreg' has no attribute {name!r}")
+
 
 __all__ = [
     "attach",
@@ -28,4 +38,5 @@ __all__ = [
     "metrics",
     "optimizers",
     "regularizers",
+    "tuning",
 ]

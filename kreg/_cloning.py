@@ -3,14 +3,6 @@
 import keras
 
 
-def all_layers(model):
-    """Every layer of `model`, nested Sequential/Functional models' layers included."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
-
-
 def input_kernel(layer):
     """The weight that multiplies `layer`'s input, if `layer` is linear in its input."""
     for name in ("depthwise_kernel", "kernel"):

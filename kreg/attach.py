@@ -11,6 +11,7 @@ import keras
 
 from kreg import _cloning
 from kreg import _validation as v
+from kreg import _walk
 
 # The weight slots a layer config may have, by kind of weight matrix.
 _KERNEL_SLOTS = ("kernel", "depthwise", "pointwise", "embeddings")
@@ -82,7 +83,9 @@ def attach(
     `kernel` (Dense, Conv), `depthwise_kernel` and `pointwise_kernel`
     (separable and depthwise convs) and `embeddings` (Embedding). Biases stay
     unregularized unless `bias_regularizer` is given, as in the literature.
-    Layers of nested Sequential/Functional models are chosen too. The copy is
+    Layers of nested Sequential/Functional models are chosen too; a chosen
+    layer that rebuilding cannot reach (inside a custom layer or a subclassed
+    model) is a ValueError naming it, never silently skipped. The copy is
     not compiled: compile it as the original.
 
     Args:
@@ -128,7 +131,7 @@ def attach(
         )
     explicit = layers is not None
     selected = _selector(layers)
-    chosen = [layer for layer in _cloning.all_layers(model) if selected(layer)]
+    chosen = [layer for layer in _walk.layers(model) if selected(layer)]
     names = [layers] if isinstance(layers, str) else layers
     if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
         missing = sorted(set(names) - {layer.name for layer in chosen})
@@ -139,6 +142,7 @@ def attach(
             )
     if not chosen:
         raise ValueError(f"attach chose no layer of model {model.name!r}. Received: layers={layers!r}")
+    _walk.check_rebuildable("attach", model, chosen)
 
     updates = {}
     for layer in chosen:

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from kreg import _ops
 from kreg import _validation as v
+from kreg import _walk
 from kreg import constraints
 from kreg.callbacks._base import Callback
 from kreg.callbacks._base import Writers
@@ -110,7 +111,6 @@ class RegularizationMonitor(Callback):
             if self.histograms:
                 with self._writers.train.as_default(step=epoch):
                     tf.summary.histogram(f"weights/{variable.path}", kernel)
-        for layer in self.model._flatten_layers(include_self=False):
-            if isinstance(layer, Dropout):
-                values[f"dropout/{layer.name}/rate"] = layer.rate
+        for layer in _walk.layers(self.model, Dropout):
+            values[f"dropout/{layer.name}/rate"] = layer.rate
         write_scalars(self._writers.train, epoch, values)

@@ -4,6 +4,7 @@ import math
 import weakref
 
 from kreg import _validation as v
+from kreg import _walk
 from kreg import regularizers
 from kreg.augment import Transform
 from kreg.callbacks._base import Callback
@@ -118,7 +119,7 @@ class RegularizationSchedule(Callback):
         self._bases = None
 
     def _targets(self):
-        layers = self.model._flatten_layers(include_self=False)
+        layers = _walk.layers(self.model)
         dropouts, penalties, transforms = [], [], []
         for layer in layers:
             if isinstance(layer, Dropout):

@@ -1,10 +1,16 @@
-"""Model-level dropout tools: Monte Carlo prediction, folding and converting the scaling."""
+"""Dropout at inference, model-wide: Monte Carlo prediction, and folding or converting the scaling.
+
+The layer itself is `kreg.layers.Dropout` (`kreg/layers/dropout.py`); these
+functions take a whole model and find its dropout layers with `kreg._walk`.
+"""
 
 import keras
 import numpy as np
 
 from kreg import _cloning
+from kreg import _compat
 from kreg import _validation as v
+from kreg import _walk
 from kreg.layers.dropout import Dropout
 from kreg.layers.dropout import SCALINGS
 from kreg.layers.dropout import quantized_keep
@@ -54,7 +60,8 @@ def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):
     """Monte Carlo dropout: the mean and standard deviation of sampled predictions.
 
     Only the dropout layers (kreg's `Dropout` and Keras's `Dropout`,
-    `SpatialDropout*`, `GaussianDropout`, `AlphaDropout`) sample; every other
+    `SpatialDropout*`, `GaussianDropout`, `AlphaDropout`), wherever they are
+    (nested models, subclassed models, custom layers), sample; every other
     layer runs in inference mode, so BatchNormalization uses and keeps its
     moving statistics (calling the model with `training=True` would not).
 
@@ -82,7 +89,7 @@ def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):
     samples = v.positive_int("mc_predict", "samples", samples)
     batch_size = v.positive_int("mc_predict", "batch_size", batch_size)
     seed = v.seed("mc_predict", seed)
-    layers = [layer for layer in _cloning.all_layers(model) if isinstance(layer, SAMPLING)]
+    layers = _walk.layers(model, SAMPLING)
     rows = len(keras.tree.flatten(x)[0])
     draws = []
     with _Sampling(layers, seed):
@@ -103,9 +110,9 @@ def _consumers(model, layer):
     """The layers of `model` that take `layer`'s output as input."""
     members = {id(member) for member in model.layers}
     found = []
-    for node in layer._outbound_nodes:
-        if id(node.operation) in members and node.operation not in found:
-            found.append(node.operation)
+    for consumer in _compat.consumers(layer):
+        if id(consumer) in members and consumer not in found:
+            found.append(consumer)
     return found
 
 
@@ -115,12 +122,6 @@ def _kernel_factors(model, dropouts, factor_of):
     Raises a ValueError naming the dropout and the layer where the factor cannot
     be moved into a kernel (not a Dense/Conv layer, several inputs, or shared).
     """
-    if any(isinstance(layer, keras.Model) and any(isinstance(l, Dropout) for l in _cloning.all_layers(layer))
-           for layer in model.layers):
-        raise ValueError(
-            f"Model {model.name!r} has kreg Dropout layers inside a nested model: fold or convert "
-            f"the nested model itself"
-        )
     factors = {}
     for dropout in dropouts:
         factor = factor_of(dropout)
@@ -136,7 +137,7 @@ def _kernel_factors(model, dropouts, factor_of):
                 if isinstance(consumer, _RESHAPING):
                     frontier.append(consumer)
                     continue
-                if _cloning.input_kernel(consumer) is None or len(consumer._inbound_nodes) != 1:
+                if _cloning.input_kernel(consumer) is None or _compat.times_called(consumer) != 1:
                     raise ValueError(
                         f"Dropout layer {dropout.name!r} feeds layer {consumer.name!r} "
                         f"({type(consumer).__name__}), which is not a Dense or Conv layer called once: "
@@ -164,12 +165,15 @@ def fold_dropout_scaling(model):
     nothing is folded silently into a place where it would be wrong.
 
     Args:
-        model: a built Sequential or Functional model.
+        model: a built Sequential or Functional model, its kreg Dropout layers
+            at its top level (one inside a nested model or a custom layer is a
+            ValueError naming it).
 
     Returns:
         A new, uncompiled model with the same inference predictions.
     """
-    dropouts = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    dropouts = _walk.layers(model, Dropout)
+    _walk.check_rebuildable("fold_dropout_scaling", model, dropouts, top_level=True)
     folded = [layer for layer in dropouts if layer.scaling == "test_time"]
     factors = _kernel_factors(model, folded, _keep)
     return _cloning.clone(model, skip={id(layer) for layer in dropouts}, kernel_factors=factors)
@@ -184,14 +188,16 @@ def convert_dropout_scaling(model, scaling):
     are unchanged. Use it to compare the two scalings on equal terms.
 
     Args:
-        model: a built Sequential or Functional model.
+        model: a built Sequential or Functional model, the kreg Dropout layers
+            to convert at its top level (else a ValueError naming one).
         scaling: `"inverted"` or `"test_time"`.
 
     Returns:
         A new, uncompiled model.
     """
     scaling = v.one_of("convert_dropout_scaling", "scaling", scaling, SCALINGS)
-    changed = [layer for layer in model.layers if isinstance(layer, Dropout) and layer.scaling != scaling]
+    changed = [layer for layer in _walk.layers(model, Dropout) if layer.scaling != scaling]
+    _walk.check_rebuildable("convert_dropout_scaling", model, changed, top_level=True)
     power = 1 if scaling == "inverted" else -1
     factors = _kernel_factors(model, changed, lambda layer: _keep(layer) ** power)
     names = {layer.name for layer in changed}

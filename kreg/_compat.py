@@ -1,0 +1,31 @@
+"""The Keras internals kreg relies on where Keras 3 has no public API, each in one place.
+
+Checked against Keras 3.15.1. `tests/test_compat.py` checks each against the
+installed Keras and fails loudly, naming the function, if one changes.
+"""
+
+
+def sublayers(layer):
+    """The layers `layer` tracks directly (attributes, and lists or dicts of layers), in tracking order.
+
+    Keras 3.15.1: `Layer._flatten_layers(include_self=False, recursive=False)`.
+    `keras.Model.layers` is the same list for models; a plain `Layer` (a custom
+    block holding other layers) has no public equivalent.
+    """
+    return layer._flatten_layers(include_self=False, recursive=False)
+
+
+def consumers(layer):
+    """The operations that took `layer`'s output as input when a Functional model was built.
+
+    Keras 3.15.1: `Operation._outbound_nodes`, each node's `operation`.
+    """
+    return [node.operation for node in layer._outbound_nodes]
+
+
+def times_called(layer):
+    """How many times `layer` was called symbolically (more than once: shared).
+
+    Keras 3.15.1: `len(Operation._inbound_nodes)`.
+    """
+    return len(layer._inbound_nodes)
