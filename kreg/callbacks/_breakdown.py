@@ -3,16 +3,30 @@
 from kreg.callbacks._base import Callback
 
 
+def data_loss_keys(logs, prefix, data_loss="data_loss"):
+    """The data-loss entries of one run (`prefix` "" or "val_"): `data_loss`, else one `OUTPUT_data_loss` per output."""
+    if prefix + data_loss in logs:
+        return [prefix + data_loss]
+    return [key for key in logs if key.startswith(prefix) and key.endswith("_" + data_loss)
+            and not (prefix == "" and key.startswith("val_"))]
+
+
 def add_penalties(logs, data_loss="data_loss"):
-    """Adds `penalty = loss - data_loss` (and `val_penalty`) to `logs`; returns the keys added."""
-    if data_loss not in logs:
+    """Adds `penalty = loss - data_loss` (and `val_penalty`) to `logs`; returns the keys added.
+
+    With several outputs, each logged as `OUTPUT_data_loss`, their sum is added
+    as `data_loss` (and `val_data_loss`) first.
+    """
+    if not data_loss_keys(logs, "", data_loss):
         raise ValueError(
             f"No `{data_loss}` in the logs: compile the model with "
-            f"metrics=[kreg.metrics.DataLoss(loss)]. Logged: {sorted(logs)}"
+            f"weighted_metrics=[kreg.metrics.DataLoss(loss)]. Logged: {sorted(logs)}"
         )
     added = []
     for prefix in ("", "val_"):
-        if prefix + "loss" in logs and prefix + data_loss in logs:
+        keys = data_loss_keys(logs, prefix, data_loss)
+        if prefix + "loss" in logs and keys:
+            logs[prefix + data_loss] = float(sum(logs[key] for key in keys))
             logs[prefix + "penalty"] = float(logs[prefix + "loss"] - logs[prefix + data_loss])
             added.append(prefix + "penalty")
     return added
@@ -24,8 +38,10 @@ class LossBreakdown(Callback):
     Keras's `loss` and `val_loss` are data loss plus every penalty. With
     `kreg.metrics.DataLoss` among the compiled metrics, this callback adds the
     difference to the epoch logs, so `History`, `TensorBoard` and any callback
-    listed after it see `penalty` and `val_penalty` next to `data_loss`. The two
-    averages are taken over the same examples, so `data_loss + penalty == loss`.
+    listed after it see `penalty` and `val_penalty` next to `data_loss`. Both
+    are averaged as Keras averages `loss` (see `kreg.metrics.DataLoss`), so
+    `data_loss + penalty == loss` and `penalty` is the mean of `sum(model.losses)`
+    over the batches, under class weights, sample weights and several outputs.
 
     Args:
         data_loss: the name of the `DataLoss` metric in the logs.
@@ -35,7 +51,7 @@ class LossBreakdown(Callback):
     >>> import numpy as np, keras, kreg
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
     ...     1, kernel_initializer="ones", kernel_regularizer=kreg.regularizers.L2(0.5))])
-    >>> model.compile("sgd", "mse", metrics=[kreg.metrics.DataLoss("mse")])
+    >>> model.compile("sgd", "mse", weighted_metrics=[kreg.metrics.DataLoss("mse")])
     >>> x, y = np.zeros((4, 3)), np.zeros((4, 1))
     >>> h = model.fit(x, y, verbose=0, callbacks=[kreg.callbacks.LossBreakdown()])
     >>> round(h.history["penalty"][0], 4)

@@ -13,6 +13,7 @@ from kreg.callbacks._base import Writers
 from kreg.callbacks._base import check_destination
 from kreg.callbacks._base import write_scalars
 from kreg.callbacks._breakdown import add_penalties
+from kreg.callbacks._breakdown import data_loss_keys
 from kreg.layers import Dropout
 
 
@@ -91,8 +92,9 @@ class RegularizationMonitor(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        breakdown = self.data_loss is not None and (self.data_loss != "auto" or "data_loss" in logs)
         data_loss = "data_loss" if self.data_loss == "auto" else self.data_loss
+        breakdown = self.data_loss is not None and (
+            self.data_loss != "auto" or bool(data_loss_keys(logs, "", data_loss)))
         if breakdown:
             add_penalties(logs, data_loss)
         for writer, prefix in ((self._writers.train, ""), (self._writers.validation, "val_")):
