@@ -51,15 +51,19 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
     root = events(tmp_path / "logs")
     experiment = plugin(root, metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
     domains = {h.name: h for h in experiment.hparam_infos}
-    assert set(domains) == {"regularizer", "l1", "l2", "group_lasso", "dropout_rate", "dropout_scaling",
-                            "max_norm_on", "max_norm", "schedule"}
+    # Columns: the searched hyperparameters every trial has; conditional and fixed ones are described.
+    assert set(domains) == {"regularizer", "dropout_rate", "dropout_scaling", "max_norm_on", "schedule"}
+    assert all(h.differs for h in experiment.hparam_infos)
     assert sorted(x.string_value for x in domains["regularizer"].domain_discrete.values) == \
         sorted(["none", "l1", "l2", "elastic_net", "group_lasso"])
-    assert (domains["l2"].domain_interval.min_value, domains["l2"].domain_interval.max_value) == (1e-6, 1e-2)
-    assert "log scale" in domains["l2"].description
-    assert (domains["max_norm"].domain_interval.min_value, domains["max_norm"].domain_interval.max_value) == (1, 5)
-    assert {m.name.tag for m in experiment.metric_infos} >= {"trial/best_val_accuracy", "trial/pruned",
-                                                             "trial/generalization_gap", "trial/sparsity"}
+    assert (domains["dropout_rate"].domain_interval.min_value, domains["dropout_rate"].domain_interval.max_value) \
+        == (0.0, 0.5)
+    assert "l2 in [1e-06, 0.01] (float, log scale) when regularizer in ['l2', 'elastic_net']" \
+        in experiment.description
+    assert "max_norm in [1.0, 5.0] (float, linear scale) when max_norm_on in [True]" in experiment.description
+    declared = [m.name.tag for m in experiment.metric_infos]
+    assert declared[:2] == ["trial/best_val_accuracy", "trial/best_epoch"]
+    assert "trial/pruned" not in declared  # no pruning, so never written
     for trial in tuner.oracle.trials.values():
         with open(tmp_path / "tuner" / "p" / f"trial_{trial.trial_id}" / "trial.json") as f:
             saved = json.load(f)
@@ -76,9 +80,10 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
         history = [float(tf.make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")]
         assert len(history) == 3
         assert scalar(session, "trial/best_val_accuracy") == pytest.approx(max(history))
-        assert scalar(session, "trial/best_epoch") == int(np.argmax(history))
+        assert scalar(session, "trial/best_epoch") == int(np.argmax(history)) == saved["best_step"]
         assert saved["score"] == pytest.approx(max(history))  # Keras Tuner's score is the best epoch too
         assert 0.0 <= scalar(session, "trial/sparsity") <= 1.0
+        assert set(declared) <= set(session.Tags()["tensors"])  # every declared metric is written
         train = events(tmp_path / "logs" / trial.trial_id / "execution0" / "train")
         assert "epoch_loss" in train.Tags()["tensors"]
         assert any(tag.startswith("weights/") for tag in train.Tags()["tensors"])  # RegularizationMonitor
@@ -139,25 +144,152 @@ SEARCH_SCRIPT = """
 import json, sys
 import kreg
 from kreg import tuning
-(x, y), (xv, yv), _ = kreg.data.digits(train_size=160, validation_size=80, label_noise=0.0)
-hm = tuning.RegularizedMLP(10, (64,), hidden=(24,), schedule=tuning.ScheduleSpace(2))
-tuner = tuning.RandomSearch(hm, objective="val_accuracy", max_trials=3, seed=1, directory=sys.argv[1],
-                            project_name="p")
-tuner.search(x, y, validation_data=(xv, yv), epochs=3, batch_size=32, verbose=0)
-print(json.dumps([[t.hyperparameters.values, t.score] for t in tuner.oracle.trials.values()]))
+(x, y), (xv, yv), _ = kreg.data.digits(train_size=120, validation_size=60, label_noise=0.0)
+hm = tuning.RegularizedMLP(10, (64,), hidden=(8,), schedule=None)
+runs = {}
+for name in sorted(tuning.TUNERS):
+    for seed in (0, 7):
+        budget = {"max_epochs": 2} if name == "hyperband" else {"max_trials": 2}
+        tuner = tuning.get(name)(hm, objective="val_accuracy", seed=seed, deterministic=True, **budget,
+                                 directory=sys.argv[1], project_name=f"{name}{seed}")
+        tuner.search(x, y, validation_data=(xv, yv), epochs=2, batch_size=32, verbose=0)
+        runs[f"{name}{seed}"] = [tuner.oracle.seed] + [[t.hyperparameters.values, t.score]
+                                                       for t in tuner.oracle.trials.values()]
+print(json.dumps(runs))
 """
 
 
-def test_same_seed_same_trials_in_two_processes(tmp_path):
+def test_same_seed_same_trials_and_metrics_in_two_processes(tmp_path):
+    """Seed 0 is a seed; with `deterministic=True` the scores repeat bit for bit, for every tuner."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    processes = [subprocess.Popen([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / f"run{i}")], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     runs = []
-    for i in range(2):
-        result = subprocess.run([sys.executable, "-c", SEARCH_SCRIPT, str(tmp_path / f"run{i}")],
-                                capture_output=True, text=True, env=env, timeout=300)
-        assert result.returncode == 0, result.stderr[-2000:]
-        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    assert runs[0] == runs[1]
-    assert len({json.dumps(values, sort_keys=True) for values, _ in runs[0]}) == 3
+    for process in processes:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]  # JSON floats: bit for bit
+    for key, (seed, *trials) in runs[0].items():
+        assert seed == int(key[-1])
+        assert len(trials) >= 2 and all(score is not None for _, score in trials)
+    assert runs[0]["random0"][1:] != runs[0]["random7"][1:]
+
+
+@pytest.mark.parametrize("name", sorted(tuning.TUNERS))
+def test_seed_zero_reaches_the_oracle(tmp_path, name):
+    budget = {"max_epochs": 2} if name == "hyperband" else {"max_trials": 2}
+    tuner = tuning.get(name)(Slow(), objective="val_loss", seed=0, **budget, directory=str(tmp_path),
+                             project_name="p")
+    assert tuner.oracle.seed == 0
+    with pytest.raises(ValueError, match="deterministic=True needs a seed"):
+        tuning.get(name)(Slow(), objective="val_loss", deterministic=True, **budget, directory=str(tmp_path),
+                         project_name="q")
+    with pytest.raises(ValueError, match="Received: deterministic=1"):
+        tuning.get(name)(Slow(), objective="val_loss", seed=0, deterministic=1, **budget,
+                         directory=str(tmp_path), project_name="r")
+
+
+class Frozen(kt.HyperModel):
+    """A model that cannot learn (SGD with a zero step): every epoch ties."""
+
+    def build(self, hp):
+        hp.Choice("units", [8, 16])
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.SGD(0.0), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def test_tied_epochs_agree_with_keras_tuner(tmp_path):
+    tuner = tuning.GridSearch(Frozen(), objective="val_accuracy", max_trials=1, directory=str(tmp_path / "t"),
+                              project_name="p", seed=0)
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=3, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.best_step == 0  # Keras Tuner (and its checkpoint) keep the first of tied epochs
+    assert scalar(events(tmp_path / "logs" / trial.trial_id), "trial/best_epoch") == 0
+
+
+class FlakyExecutions(kt.HyperModel):
+    """Executions that differ by their seed; with `explode_first`, the first execution trains on NaN."""
+
+    def __init__(self, explode_first):
+        super().__init__()
+        self.explode_first, self.calls = explode_first, 0
+
+    def build(self, hp):
+        hp.Choice("units", [8])
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile(keras.optimizers.SGD(0.05), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y, **kwargs):
+        self.calls += 1
+        return model.fit(x * (np.nan if self.explode_first and self.calls == 1 else 1.0), y, **kwargs)
+
+
+@pytest.mark.parametrize("explode_first", [True, False])
+def test_every_execution_counts(tmp_path, explode_first):
+    tuner = tuning.GridSearch(FlakyExecutions(explode_first), objective="val_accuracy", max_trials=1, seed=3,
+                              executions_per_trial=2, directory=str(tmp_path / "t"), project_name="p")
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=3, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    (trial,) = tuner.oracle.trials.values()
+    session = events(tmp_path / "logs" / trial.trial_id)
+    if explode_first:
+        assert trial.status == "FAILED" and "became nan" in trial.message
+        assert tuner.oracle.get_best_trials(1) == []
+        return
+    bests = []
+    for execution in range(2):
+        validation = events(tmp_path / "logs" / trial.trial_id / f"execution{execution}" / "validation")
+        bests.append(max(float(tf.make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")))
+    assert bests[0] != bests[1]  # the executions really differ, so the mean is not the last one's best
+    assert scalar(session, "trial/best_val_accuracy") == pytest.approx(trial.score) == pytest.approx(np.mean(bests))
+
+
+def test_best_trials_are_completed_and_finite_however_many_are_asked(tmp_path):
+    tuner = tuning.GridSearch(Exploding(), objective="val_loss", max_trials=2, directory=str(tmp_path / "t"),
+                              project_name="p")
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=2, verbose=0)
+    best = tuner.oracle.get_best_trials(5)
+    assert [t.hyperparameters.get("explode") for t in best] == [False]
+    assert len(tuner.get_best_models(2)) == 1
+    assert len(tuner.get_best_hyperparameters(2)) == 1
+
+
+class Layered(kt.HyperModel):
+    """Keras Tuner's documented pattern: hyperparameters declared in a loop, some only in later trials."""
+
+    def build(self, hp):
+        model = keras.Sequential([keras.Input((64,))])
+        for i in range(hp.Int("num_layers", 1, 3)):
+            model.add(keras.layers.Dense(hp.Int(f"units_{i}", 4, 12, step=4), activation="relu"))
+        model.add(keras.layers.Dense(10, activation="softmax"))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def test_hyperparameters_declared_during_the_search_are_logged(tmp_path):
+    tuner = tuning.RandomSearch(Layered(), objective="val_accuracy", max_trials=5, seed=2,
+                                directory=str(tmp_path / "t"), project_name="p")
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
+    # The initial space is built with the defaults (one layer): `units_2` is created by the first trial with three.
+    first = next(t for t in trials if "units_2" in t.hyperparameters.values)
+    start = plugin(events(tmp_path / "logs" / first.trial_id), metadata.SESSION_START_INFO_TAG,
+                   metadata.parse_session_start_info_plugin_data)
+    assert start.hparams["units_2"].number_value == first.hyperparameters.values["units_2"]
+    experiment = plugin(events(tmp_path / "logs"), metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
+    domain = {h.name: h for h in experiment.hparam_infos}["units_2"].domain_interval
+    assert (domain.min_value, domain.max_value) == (4, 12)
+
+
+def test_import_kreg_binds_tuning():
+    result = subprocess.run([sys.executable, "-c", "import kreg; print(kreg.tuning.RandomSearch.__name__)"],
+                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.stdout.strip() == "RandomSearch", result.stderr[-1000:]
 
 
 @pytest.mark.parametrize("name", sorted(tuning.TUNERS))

@@ -1,47 +1,83 @@
 """Keras Tuner's tuners with honest TensorBoard HParams logs, a failure policy and median pruning.
 
 Measured with keras-tuner 1.4.8 and TensorBoard 2.21, Keras Tuner: writes no
-experiment `hparams_config` (every domain shows as -inf..+inf, log scales are
-lost); recognises a TensorBoard callback by its class name; ends every session
-as SUCCESS; lets a NaN trial complete (and a -inf score win); has no per-epoch
-pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
+experiment config (every domain shows as -inf..+inf, log scales are lost, and
+TensorBoard shows the first five hyperparameters by name, searched or not);
+recognises a TensorBoard callback by its class name; ends every session as
+SUCCESS; lets a NaN trial complete (and a -inf score win); returns failed
+trials from `get_best_trials(n)`; draws a random seed for `seed=0`; has no
+per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
 `BayesianOptimization`, `Hyperband`, `GridSearch`) with these mended:
 
-* the experiment's `hparams_config` holds every hyperparameter's real domain
-  (discrete values, or min/max with the scale in the description) and the
-  declared metrics; it is written when the search begins;
-* each trial is a session in `LOGDIR/TRIAL_ID` with its active hyperparameter
-  values, the summary metrics `trial/best_OBJECTIVE`, `trial/best_epoch`,
-  `trial/final_*`, `trial/generalization_gap`, `trial/data_loss`,
-  `trial/sparsity` and `trial/pruned`, and the status it really ended with
-  (FAILURE for a failed trial); the epochs' scalars, and
-  `RegularizationMonitor`'s, are in `LOGDIR/TRIAL_ID/executionN`;
+* `seed` is the seed, 0 included; the same seed gives the same trials, and
+  seeds each trial's model and data order (`seed + 1000 * trial + execution`);
+  `deterministic=True` adds TensorFlow's op determinism, so the same seed gives
+  the same metrics bit for bit;
+* the experiment's HParams config is rewritten whenever the search space or the
+  set of logged metrics grows (so a hyperparameter first declared in a later
+  trial gets its column, with its real domain). Its columns are the searched
+  hyperparameters that every trial has (flagged `differs`, so TensorBoard shows
+  them first), and the metrics every finished trial writes, the objective first;
+  fixed values and conditional hyperparameters (absent where inactive) are
+  listed in the descriptions, and in each session's values where active;
+* each trial is a session in `LOGDIR/TRIAL_ID`, started once its model is
+  built, with its active hyperparameter values; a completed trial adds
+  `trial/best_OBJECTIVE` and `trial/best_epoch` (Keras Tuner's own score and best
+  step: the mean over executions, the first of tied epochs), `trial/final_*`,
+  `trial/generalization_gap`, `trial/data_loss`, `trial/sparsity` (those its
+  model reports) and, with pruning, `trial/pruned`; the session ends with the
+  status the trial really ended with (FAILURE for a failed trial); the epochs'
+  scalars, and `RegularizationMonitor`'s, are in `LOGDIR/TRIAL_ID/executionN`;
 * any `keras.callbacks.TensorBoard`, subclasses included, gets per-trial
   directories;
-* a trial whose loss or objective becomes NaN or infinite stops and fails; the
-  search goes on; the best trials are completed ones with a finite score;
+* a trial whose loss or objective becomes NaN or infinite in any execution
+  fails at once; the search goes on; the best trials (`get_best_trials`,
+  `get_best_models`) are completed ones with a finite score;
 * with `pruning=MedianPruning(...)`, a trial worse than the median of earlier
   trials at the same epoch stops early and is marked `pruned`.
 """
 
 import math
 import os
+import shutil
 import statistics
+import tempfile
 import time
 
 import keras
 import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
+from tensorboard.backend.event_processing import event_file_loader
+from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hparams_api
 from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams import summary as hparams_summary
+from tensorboard.summary.writer import event_file_writer
 
+from kreg import _io
 from kreg import _validation as v
 from kreg._io import atomic_keras_tuner_state
 from kreg.callbacks import RegularizationMonitor
 from kreg.callbacks._base import write_scalars
+from kreg.tuning import _compat
 from kreg.tuning.spaces import hparams_domain
+
+COMPLETED = kt.engine.trial.TrialStatus.COMPLETED
+EXPERIMENT_FILE = "events.out.tfevents.0.kreg-experiment"  # kreg's own file in the log root: replaced, not appended
+
+# The order of the trial metrics in the dashboard (TensorBoard shows the first five); others follow by name.
+_METRIC_ORDER = ("best_epoch", "generalization_gap", "data_loss", "pruned", "sparsity")
+_DESCRIPTIONS = {
+    "trial/best_epoch": "the epoch of the best objective (Keras Tuner's best step; the first of tied epochs)",
+    "trial/generalization_gap": "final training minus validation accuracy (or validation minus training loss)",
+    "trial/data_loss": "final training loss without the penalty",
+    "trial/pruned": "1 if the median rule stopped the trial early",
+    "trial/sparsity": "fraction of kernel weights exactly 0",
+}
+_DEFAULT_DESCRIPTION = "the mean over executions of the last epoch's value"
+_ACCURACIES = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
 
 
 class MedianPruning:
@@ -66,7 +102,7 @@ class MedianPruning:
 
 
 class _TrialCallback(keras.callbacks.Callback):
-    """Per trial and execution: stops on NaN/inf, prunes, and summarizes the trial at its end."""
+    """Per trial and execution: starts the trial's session, fails on NaN/inf, prunes."""
 
     def __init__(self, tuner, trial, pruning):
         super().__init__()
@@ -74,29 +110,29 @@ class _TrialCallback(keras.callbacks.Callback):
         self.objective = tuner.oracle.objective
         self.epochs = []
         self.pruned = False
-        self.nonfinite = None
 
     def _better(self, a, b):
         return a > b if self.objective.direction == "max" else a < b
 
+    def on_train_begin(self, logs=None):
+        self.tuner._start_session(self.trial)  # the model is built: every hyperparameter is declared
+
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        self.epochs.append(logs)
         for key in ("loss", self.objective.name):
             if key in logs and not math.isfinite(logs[key]):
-                self.nonfinite = f"{key} became {logs[key]} at epoch {epoch}"
-                self.model.stop_training = True
-                return
+                raise kt.errors.FailedTrialError(
+                    f"Trial {self.trial.trial_id} failed: {key} became {logs[key]} at epoch {epoch}")
+        self.epochs.append(logs)
         if self.pruning is not None and epoch >= self.pruning.warmup_epochs and self._worse_than_median(epoch):
             self.pruned = True
             self.model.stop_training = True
 
-    def best(self):
-        values = [(e[self.objective.name], i) for i, e in enumerate(self.epochs) if self.objective.name in e]
+    def best_so_far(self):
+        values = [e[self.objective.name] for e in self.epochs if self.objective.name in e]
         if not values:
-            return None, None
-        pick = max if self.objective.direction == "max" else min
-        return pick(values)
+            return None
+        return max(values) if self.objective.direction == "max" else min(values)
 
     def _worse_than_median(self, epoch):
         """Whether this trial's best so far is worse than the median of earlier completed trials' at `epoch`.
@@ -105,7 +141,7 @@ class _TrialCallback(keras.callbacks.Callback):
         completed trials run by this tuner object are kept by the tuner
         (`epoch_history`).
         """
-        mine = self.best()[0]
+        mine = self.best_so_far()
         pick = max if self.objective.direction == "max" else min
         others = [pick(history[: epoch + 1]) for trial_id, history in self.tuner.epoch_history.items()
                   if trial_id != self.trial.trial_id and len(history) > epoch]
@@ -113,83 +149,153 @@ class _TrialCallback(keras.callbacks.Callback):
             return False
         return self._better(statistics.median(others), mine)
 
-    def summary(self):
-        """The trial's summary metrics, from its epochs and its final weights."""
-        best, best_epoch = self.best()
-        last = self.epochs[-1] if self.epochs else {}
-        values = {"trial/pruned": float(self.pruned)}
-        if best is not None:
-            values[f"trial/best_{self.objective.name}"] = best
-            values["trial/best_epoch"] = best_epoch
-        for key, value in last.items():
-            if not key.startswith("val_") and "val_" + key in last:
-                values[f"trial/final_{key}"] = value
-                values[f"trial/final_val_{key}"] = last["val_" + key]
-        accuracy = next((k for k in ("accuracy", "binary_accuracy", "categorical_accuracy",
-                                     "sparse_categorical_accuracy") if k in last and "val_" + k in last), None)
-        if accuracy:
-            values["trial/generalization_gap"] = last[accuracy] - last["val_" + accuracy]
-        elif "loss" in last and "val_loss" in last:
-            values["trial/generalization_gap"] = last["val_loss"] - last["loss"]
-        if "data_loss" in last:
-            values["trial/data_loss"] = last["data_loss"]
-        kernels = [w.numpy() for w in self.model.trainable_weights if len(w.shape) >= 2]
-        if kernels:
-            values["trial/sparsity"] = float(sum((k == 0).sum() for k in kernels) / sum(k.size for k in kernels))
-        return {key: float(value) for key, value in values.items()}
+
+def _summary(trial, executions, objective, pruning):
+    """A completed trial's summary metrics: Keras Tuner's score and best step, then the means over executions."""
+    values = {f"trial/best_{objective.name}": trial.score, "trial/best_epoch": trial.best_step}
+    if pruning is not None:
+        values["trial/pruned"] = float(any(e.pruned for e in executions))
+    lasts = [e.epochs[-1] for e in executions if e.epochs]
+    last = {key: float(np.mean([l[key] for l in lasts])) for key in (lasts[0] if lasts else {})
+            if all(key in l for l in lasts)}
+    for key, value in last.items():
+        if not key.startswith("val_") and "val_" + key in last:
+            values[f"trial/final_{key}"] = value
+            values[f"trial/final_val_{key}"] = last["val_" + key]
+    accuracy = next((k for k in _ACCURACIES if k in last and "val_" + k in last), None)
+    if accuracy:
+        values["trial/generalization_gap"] = last[accuracy] - last["val_" + accuracy]
+    elif "loss" in last and "val_loss" in last:
+        values["trial/generalization_gap"] = last["val_loss"] - last["loss"]
+    if "data_loss" in last:
+        values["trial/data_loss"] = last["data_loss"]
+    model = executions[-1].model if executions else None
+    kernels = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights if len(w.shape) >= 2] if model else []
+    if kernels:
+        values["trial/sparsity"] = sum((k == 0).sum() for k in kernels) / sum(k.size for k in kernels)
+    return {key: float(value) for key, value in values.items()}
+
+
+def _metric_rank(name, objective):
+    short = name.removeprefix("trial/")
+    if short == f"best_{objective}":
+        return (0, "")
+    if short in _METRIC_ORDER:
+        return (1, _METRIC_ORDER.index(short))
+    return (2, short)
+
+
+def _bounds(hp):
+    if isinstance(hp, (kt.engine.hyperparameters.Choice, kt.engine.hyperparameters.Boolean)):
+        return list(getattr(hp, "values", [False, True]))
+    return [hp.min_value, hp.max_value]
+
+
+def _declared_metrics(path):
+    """The trial metrics an experiment config written by kreg declares; none where there is no such file."""
+    if not os.path.exists(path):
+        return set()
+    for event in event_file_loader.EventFileLoader(path).Load():
+        for value in event.summary.value:
+            if value.tag == hparams_metadata.EXPERIMENT_TAG:
+                experiment = hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
+                return {m.name.tag for m in experiment.metric_infos}
+    raise ValueError(f"{path} holds no HParams experiment config: the file is damaged")
+
+
+def _write_event_file(path, summary):
+    """Writes one event file holding `summary` at `path`, replacing it atomically."""
+    folder = tempfile.mkdtemp(prefix="kreg-experiment-")
+    try:
+        writer = event_file_writer.EventFileWriter(folder)
+        event = event_pb2.Event(wall_time=time.time(), step=0)
+        event.summary.ParseFromString(summary.SerializeToString())  # TensorFlow's proto class or TensorBoard's
+        writer.add_event(event)
+        writer.close()
+        (written,) = os.listdir(folder)
+        with open(os.path.join(folder, written), "rb") as f:
+            _io.write_bytes(path, f.read())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _KregTuner:
     """The mixin that mends a Keras Tuner tuner (see the module docstring)."""
 
-    def __init__(self, *args, pruning=None, seed=None, max_consecutive_failed_trials=None, **kwargs):
+    def __init__(self, *args, pruning=None, seed=None, deterministic=False, max_consecutive_failed_trials=None,
+                 **kwargs):
+        owner = type(self).__name__
         if pruning is not None and not isinstance(pruning, MedianPruning):
-            raise v.invalid(type(self).__name__, "pruning", "None or a kreg.tuning.MedianPruning", pruning)
-        self.kreg_seed = v.seed(type(self).__name__, seed)
+            raise v.invalid(owner, "pruning", "None or a kreg.tuning.MedianPruning", pruning)
+        if not isinstance(deterministic, bool):
+            raise v.invalid(owner, "deterministic", "a bool", deterministic)
+        self.kreg_seed = v.seed(owner, seed)
+        if deterministic and self.kreg_seed is None:
+            raise ValueError(f"Invalid value for argument `deterministic` of {owner}: deterministic=True needs a "
+                             f"seed. Received: deterministic=True, seed=None")
         self.pruning = pruning
+        self.deterministic = deterministic
         self._log_root = None
         self._writers = {}
-        self._trial_callbacks = {}
+        self._started = {}  # trial id -> the trial's start time, until its session is written
+        self._executions = {}  # trial id -> its executions' callbacks
+        self._metrics = None  # the trial metrics the experiment config declares
+        self._written = None  # (hyperparameters, metrics) as last written to the experiment config
         self.epoch_history = {}  # trial id -> the objective at each epoch
         self.on_progress = None  # called as on_progress(event, trial) with event "begin" or "end"
         # The search goes on after failures: a failed trial is a result, not an outage.
         kwargs["max_consecutive_failed_trials"] = max_consecutive_failed_trials or 1_000_000
         super().__init__(*args, seed=seed, **kwargs)
+        _compat.adopt(self.oracle, self.kreg_seed)
 
     # -- the search as a whole --------------------------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
         boards = [c for c in fit_kwargs.get("callbacks", []) if isinstance(c, keras.callbacks.TensorBoard)]
         self._log_root = str(boards[0].log_dir) if boards else None
+        if self.deterministic and keras.backend.backend() == "tensorflow":
+            tf.config.experimental.enable_op_determinism()  # for the rest of the process: TF cannot undo it
         if self._log_root is not None:
             self._write_experiment()
-        with atomic_keras_tuner_state():
+        with atomic_keras_tuner_state(), _compat.quiet_conditions():
             return super().search(*fit_args, **fit_kwargs)
 
-    def _write_experiment(self):
+    def _write_experiment(self, metrics=()):
+        """(Re)writes the experiment config when the space or the metrics have grown (see the module docstring)."""
+        path = os.path.join(self._log_root, EXPERIMENT_FILE)
+        name = self.oracle.objective.name
+        if self._metrics is None:  # a resumed search keeps what its finished trials wrote
+            self._metrics = _declared_metrics(path) | {f"trial/best_{name}", "trial/best_epoch"}
+        self._metrics |= set(metrics)
         space = self.oracle.get_space()
-        params = []
+        content = ([hp.get_config() for hp in space.space], sorted(self._metrics))
+        if content == self._written:
+            return
+        columns, notes = [], []
         for hp in space.space:
             domain, description = hparams_domain(hp)
-            params.append(hparams_api.HParam(hp.name, domain, description=description))
-        name = self.oracle.objective.name
-        metrics = [hparams_api.Metric(f"trial/best_{name}", description=f"best {name} over the trial's epochs"),
-                   hparams_api.Metric("trial/best_epoch", description="the epoch of the best objective"),
-                   hparams_api.Metric("trial/generalization_gap",
-                                      description="final training minus validation accuracy (or val minus train loss)"),
-                   hparams_api.Metric("trial/data_loss", description="final training loss without the penalty"),
-                   hparams_api.Metric("trial/sparsity", description="fraction of kernel weights exactly 0"),
-                   hparams_api.Metric("trial/pruned", description="1 if the median rule stopped the trial early"),
-                   hparams_api.Metric("trial/final_accuracy"), hparams_api.Metric("trial/final_val_accuracy"),
-                   hparams_api.Metric("trial/final_loss"), hparams_api.Metric("trial/final_val_loss")]
-        with tf.summary.create_file_writer(self._log_root).as_default():
-            hparams_api.hparams_config(hparams=params, metrics=metrics)
+            if hp.conditions:
+                when = "; ".join(f"{c.name} in {list(c.values)}" for c in hp.conditions)
+                notes.append(f"{hp.name} in {_bounds(hp)} ({description}) when {when}")
+            elif isinstance(hp, kt.engine.hyperparameters.Fixed):
+                notes.append(f"{hp.name} = {hp.value!r}")
+            else:
+                info = api_pb2.HParamInfo(name=hp.name, description=description, differs=True)
+                domain.update_hparam_info(info)
+                columns.append(info)
+        metric_infos = [hparams_api.Metric(m, description=_DESCRIPTIONS.get(m, _DEFAULT_DESCRIPTION)).as_proto()
+                        for m in sorted(self._metrics, key=lambda m: _metric_rank(m, name))]
+        metric_infos[0].description = f"best {name} of the trial: Keras Tuner's score, the mean over executions"
+        pb = hparams_summary.experiment_pb(columns, metric_infos, time_created_secs=time.time(), description=(
+            "Every trial's values also hold (where active): " + "; ".join(notes) if notes else ""))
+        _write_event_file(path, pb)
+        self._written = content
 
     # -- each trial -------------------------------------------------------------------------------------------
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         if self.kreg_seed is not None:
             number = int(trial.trial_id) if str(trial.trial_id).isdigit() else 0
             keras.utils.set_random_seed(self.kreg_seed + 1000 * number + execution)
-        for i, callback in enumerate(list(callbacks)):
+        for callback in callbacks:
             if isinstance(callback, keras.callbacks.TensorBoard):
                 callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
         boards = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
@@ -197,53 +303,58 @@ class _KregTuner:
             monitor = RegularizationMonitor(tensorboard=boards[0], data_loss="auto")
             callbacks.insert(callbacks.index(boards[0]), monitor)
         tracker = _TrialCallback(self, trial, self.pruning)
-        self._trial_callbacks[trial.trial_id] = tracker
+        self._executions.setdefault(trial.trial_id, []).append(tracker)
         callbacks.append(tracker)
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
+        self._started[trial.trial_id] = time.time()
         if self.on_progress is not None:
             self.on_progress("begin", trial)
-        if self._log_root is not None:
-            hp = trial.hyperparameters
-            active = {p.name: hp.values[p.name] for p in hp.space if hp.is_active(p) and p.name in hp.values}
-            with self._writer(trial).as_default():
-                hparams_api.hparams(active, trial_id=trial.trial_id)
+
+    def _start_session(self, trial):
+        """Writes the trial's session start once, after its model is built (so new hyperparameters are in it)."""
+        started = self._started.pop(trial.trial_id, None)
+        if started is None or self._log_root is None:
+            return
+        hp = trial.hyperparameters
+        active = {p.name: hp.values[p.name] for p in hp.space if hp.is_active(p) and p.name in hp.values}
+        with self._writer(trial).as_default():
+            hparams_api.hparams(active, trial_id=trial.trial_id, start_time_secs=started)
 
     def run_trial(self, trial, *args, **kwargs):
         results = super().run_trial(trial, *args, **kwargs)
-        tracker = self._trial_callbacks.get(trial.trial_id)
-        if tracker is not None and tracker.nonfinite:
-            raise kt.errors.FailedTrialError(f"Trial {trial.trial_id} failed: {tracker.nonfinite}")
-        if tracker is not None and self.pruning is not None:
+        if self.pruning is not None:
             # A metric of every epoch, so Keras Tuner keeps it with the trial's metrics (trial.json).
+            pruned = any(e.pruned for e in self._executions.get(trial.trial_id, []))
             for history in results if isinstance(results, list) else [results]:
                 if isinstance(history, keras.callbacks.History):
-                    history.history["pruned"] = [float(tracker.pruned)] * len(history.epoch)
+                    history.history["pruned"] = [float(pruned)] * len(history.epoch)
         return results
 
     def on_trial_end(self, trial):
-        tracker = self._trial_callbacks.pop(trial.trial_id, None)
+        executions = self._executions.pop(trial.trial_id, [])
         super().on_trial_end(trial)
-        if trial.status == kt.engine.trial.TrialStatus.COMPLETED and not _finite(trial.score):
-            trial.status = kt.engine.trial.TrialStatus.FAILED  # a -inf or NaN score is never "best"
-            if hasattr(self.oracle, "save"):
-                self.oracle.save()
-        if tracker is not None and trial.status == kt.engine.trial.TrialStatus.COMPLETED:
+        trial = self.oracle.get_trial(trial.trial_id)  # scored by the oracle: its status, score and best step
+        completed = trial.status == COMPLETED
+        if completed and executions:
             name = self.oracle.objective.name
-            self.epoch_history[trial.trial_id] = [e[name] for e in tracker.epochs if name in e]
+            self.epoch_history[trial.trial_id] = [e[name] for e in executions[-1].epochs if name in e]
         if self.on_progress is not None:
             self.on_progress("end", trial)
         if self._log_root is None:
             return
-        status = api_pb2.STATUS_SUCCESS if trial.status == kt.engine.trial.TrialStatus.COMPLETED \
-            else api_pb2.STATUS_FAILURE
-        with self._writer(trial).as_default():
-            if tracker is not None and tracker.model is not None and trial.status == "COMPLETED":
-                write_scalars(self._writer(trial), 0, tracker.summary())
+        self._start_session(trial)  # a trial that failed before its model was built
+        writer = self._writer(trial)
+        summary = _summary(trial, executions, self.oracle.objective, self.pruning) if completed else {}
+        if summary:
+            write_scalars(writer, 0, summary)
+        status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
+        with writer.as_default():
             pb = hparams_summary.session_end_pb(status, end_time_secs=time.time())
             tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
         self._writers.pop(trial.trial_id).close()
+        self._write_experiment(summary)  # the space may have grown during the trial, and the metrics
 
     def _writer(self, trial):
         """The trial's session writer, open from the trial's start to its end."""
@@ -253,24 +364,20 @@ class _KregTuner:
         return self._writers[trial.trial_id]
 
 
-def _finite(score):
-    return score is not None and math.isfinite(score)
-
-
 class RandomSearch(_KregTuner, kt.RandomSearch):
-    """`keras_tuner.RandomSearch` with kreg's logging, failure policy and pruning."""
+    """`keras_tuner.RandomSearch` with kreg's logging, seeding, failure policy and pruning."""
 
 
 class BayesianOptimization(_KregTuner, kt.BayesianOptimization):
-    """`keras_tuner.BayesianOptimization` with kreg's logging, failure policy and pruning."""
+    """`keras_tuner.BayesianOptimization` with kreg's logging, seeding, failure policy and pruning."""
 
 
 class Hyperband(_KregTuner, kt.Hyperband):
-    """`keras_tuner.Hyperband` with kreg's logging and failure policy (it prunes by itself)."""
+    """`keras_tuner.Hyperband` with kreg's logging, seeding and failure policy (it prunes by itself)."""
 
 
 class GridSearch(_KregTuner, kt.GridSearch):
-    """`keras_tuner.GridSearch` with kreg's logging, failure policy and pruning."""
+    """`keras_tuner.GridSearch` with kreg's logging, seeding, failure policy and pruning."""
 
 
 TUNERS = {
