@@ -4,6 +4,8 @@ Checked against Keras 3.15.1. `tests/test_compat.py` checks each against the
 installed Keras and fails loudly, naming the function, if one changes.
 """
 
+import copy
+
 
 def sublayers(layer):
     """The layers `layer` tracks directly (attributes, and lists or dicts of layers), in tracking order.
@@ -29,3 +31,20 @@ def times_called(layer):
     Keras 3.15.1: `len(Operation._inbound_nodes)`.
     """
     return len(layer._inbound_nodes)
+
+
+# Keras 3.15.1: after training, a `keras.callbacks.TensorBoard` keeps the lazily
+# imported `tf.summary` module (`_summary_module`) and its open writers
+# (`_writers`, reset by `set_model` when the next fit begins), neither of which
+# `copy.deepcopy` can copy (so Keras's own callback fails to copy after a fit).
+_TENSORBOARD_RUN_STATE = {"_model": None, "_summary_module": None, "_writers": {}}
+
+
+def copy_tensorboard(board, memo):
+    """A deep copy of a `keras.callbacks.TensorBoard`, used or not: its settings copied, its run state fresh."""
+    clone = board.__class__.__new__(board.__class__)
+    memo[id(board)] = clone
+    for key, value in vars(board).items():
+        fresh = key in _TENSORBOARD_RUN_STATE
+        setattr(clone, key, copy.copy(_TENSORBOARD_RUN_STATE[key]) if fresh else copy.deepcopy(value, memo))
+    return clone

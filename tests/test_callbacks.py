@@ -225,3 +225,29 @@ def test_callbacks_survive_deepcopy(tmp_path):
     again = copy.deepcopy(ours)  # after training too: no model, no layer, no open writer is copied
     assert all(callback.model is None for callback in again)
     model.fit(X, Y, epochs=2, validation_data=(X, Y), verbose=0, callbacks=again)
+
+
+def test_onset_of_overfitting_is_cleared_when_validation_improves_again():
+    # issue 12, item 4: onset stayed 0 although the best epoch was 6, and summary() said both.
+    diagnosis = FitDiagnosis(patience=3)
+    diagnosis.on_train_begin()
+    for epoch, (acc, val) in enumerate(zip([.4, .5, .6, .7, .8, .9, .97], [.4, .4, .4, .4, .6, .8, .95])):
+        diagnosis.on_epoch_end(epoch, {"accuracy": acc, "val_accuracy": val})
+        if epoch == 3:
+            assert diagnosis.overfitting_onset == 0  # three epochs without improvement, training still better
+    assert diagnosis.best_epoch == 6 and diagnosis.overfitting_onset is None
+    assert "stopped improving" not in diagnosis.summary()
+
+
+def test_callbacks_with_a_tensorboard_survive_deepcopy_after_a_fit(tmp_path):
+    # issue 12, item 5: TypeError: cannot pickle 'module' object (Keras's TensorBoard after a fit).
+    board = keras.callbacks.TensorBoard(str(tmp_path / "first"))
+    ours = [FitDiagnosis(tensorboard=board), RegularizationMonitor(tensorboard=board)]
+    model = regularized_model()
+    model.fit(X, Y, epochs=1, validation_data=(X, Y), verbose=0, callbacks=[*ours, board])
+    copies = copy.deepcopy(ours)
+    assert copies[0].tensorboard is copies[1].tensorboard and copies[0].tensorboard is not board
+    copies[0].tensorboard.log_dir = str(tmp_path / "second")
+    model.fit(X, Y, epochs=1, validation_data=(X, Y), verbose=0, callbacks=[*copies, copies[0].tensorboard])
+    assert "fit/summary" in EventAccumulator_tags(tmp_path / "second" / "train")
+    assert copy.deepcopy(ours[0]).tensorboard.log_dir == str(tmp_path / "first")

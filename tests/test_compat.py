@@ -34,3 +34,24 @@ def test_consumers_and_times_called():
     assert _compat.consumers(shared) == [shared, out], "Operation._outbound_nodes changed (kreg._compat)"
     assert _compat.times_called(shared) == 2 and _compat.times_called(out) == 1, \
         "Operation._inbound_nodes changed (kreg._compat)"
+
+
+def test_copy_tensorboard_resets_exactly_the_state_that_cannot_be_copied(tmp_path):
+    import copy
+
+    import numpy as np
+
+    board = keras.callbacks.TensorBoard(str(tmp_path))
+    model, _ = graph()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0, callbacks=[board])
+    state = vars(board)
+    assert set(_compat._TENSORBOARD_RUN_STATE) <= set(state), "TensorBoard's run state changed (kreg._compat)"
+    for key, value in state.items():
+        if key not in _compat._TENSORBOARD_RUN_STATE:
+            try:
+                copy.deepcopy(value)
+            except TypeError as error:
+                raise AssertionError(f"TensorBoard.{key} cannot be copied: add it to kreg._compat") from error
+    clone = _compat.copy_tensorboard(board, {})
+    assert clone.log_dir == board.log_dir and clone.model is None

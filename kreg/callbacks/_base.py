@@ -10,6 +10,7 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.util import tensor_util
 
+from kreg import _compat
 from kreg import _validation as v
 
 
@@ -19,6 +20,8 @@ class Callback(keras.callbacks.Callback):
     The copy shares no model and no open file: attributes named in `_transient`
     start empty (None) in the copy; the rest is copied (through `memo`, so a
     reference to another callback of the same list follows that callback's copy).
+    A `keras.callbacks.TensorBoard` it refers to is copied with its settings and
+    a fresh run state, so this works after training too.
     """
 
     _transient = ("_model", "_writers")
@@ -27,7 +30,13 @@ class Callback(keras.callbacks.Callback):
         clone = self.__class__.__new__(self.__class__)
         memo[id(self)] = clone
         for key, value in self.__dict__.items():
-            setattr(clone, key, None if key in self._transient else copy.deepcopy(value, memo))
+            if key in self._transient:
+                value = None
+            elif isinstance(value, keras.callbacks.TensorBoard):  # Keras's own cannot be copied after a fit
+                value = memo[id(value)] if id(value) in memo else _compat.copy_tensorboard(value, memo)
+            else:
+                value = copy.deepcopy(value, memo)
+            setattr(clone, key, value)
         return clone
 
 

@@ -124,6 +124,7 @@ class FitDiagnosis(Callback):
         verdict = classify(train_error, val_error, self.baseline_error, self.bias_threshold, self.variance_threshold)
         if val_error < self._best[0] - self.min_delta:
             self._best, self.best_epoch = (val_error, train_error), epoch
+            self.overfitting_onset = None  # validation improved again: no onset before the best epoch
         elif self.best_epoch is not None and epoch - self.best_epoch >= self.patience \
                 and train_error < self._best[1]:
             self.overfitting_onset = self.best_epoch
