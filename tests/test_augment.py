@@ -63,11 +63,26 @@ def test_flip_is_exact_and_probability_zero_is_identity():
         np.testing.assert_array_equal(np.asarray(layer(GRAY)), GRAY)
 
 
-def test_probability_is_per_example():
-    x = np.zeros((2000, 4), "float32")
-    out = np.asarray(augment.GaussianNoise(1.0, probability=0.3, seed=0)(x))
-    changed = (out != 0).any(axis=1)
-    assert changed.mean() == pytest.approx(0.3, abs=0.05)
+@pytest.mark.parametrize("shape", [(2000,), (2000, 4), (2000, 5, 4), (2000, 3, 3, 2), (2000, 2, 2, 2, 2)])
+@pytest.mark.parametrize("make", [lambda: augment.GaussianNoise(1.0, probability=0.3, seed=0),
+                                  lambda: augment.FeatureDropout(0.5, probability=0.3, seed=0),
+                                  lambda: augment.Policy([augment.GaussianNoise(1.0, probability=0.3)], seed=0)],
+                         ids=["noise", "feature_dropout", "policy"])
+def test_probability_is_per_example_along_axis_0_for_every_rank(make, shape):
+    # issue 12, item 6: a rank-3 batch (batch, time, features) was taken for one image, so `probability`
+    # applied to the whole batch (every example changed, or none).
+    x = np.ones(shape, "float32")
+    changed = (np.asarray(make()(x)) != 1).reshape(len(x), -1).any(axis=1)
+    # 2000 Bernoulli(0.3) examples: standard error 0.0102; tolerance 4 of them.
+    assert changed.mean() == pytest.approx(0.3, abs=0.041)
+
+
+def test_image_transforms_need_images():
+    for layer in (augment.RandomRotation(10.0), augment.RandomBrightness(0.1),
+                  augment.Policy([augment.GaussianNoise(0.1), augment.RandomFlip()])):
+        with pytest.raises(ValueError, match=r"needs images \(batch, height, width, channels\) or one image.*"
+                                             r"Received shape \(4, 8\)"):
+            layer(np.zeros((4, 8), "float32"))
 
 
 def test_zero_magnitude_geometry_is_identity_and_magnitude_can_change():
@@ -191,15 +206,26 @@ def test_prob_zero_mixes_nothing_but_smooths():
 def test_expand_puts_originals_first_and_is_deterministic():
     policy = augment.Policy([augment.RandomRotation(15.0), augment.GaussianNoise(0.05)])
     y = np.arange(16)
-    xe, ye = augment.expand(GRAY, y, copies=3, policy=policy, seed=7, batch_size=5)
+    xe, ye = augment.expand(GRAY, y, copies=3, policy=policy, seed=7)
     assert xe.shape == (64, 8, 8, 1) and ye.shape == (64,)
     np.testing.assert_array_equal(xe[:16], GRAY)
     np.testing.assert_array_equal(ye, np.tile(y, 4))
     assert not np.allclose(xe[16:32], GRAY)
-    again, _ = augment.expand(GRAY, y, copies=3, policy=policy, seed=7, batch_size=5)
+    again, _ = augment.expand(GRAY, y, copies=3, policy=policy, seed=7)
     np.testing.assert_array_equal(again, xe)
-    other, _ = augment.expand(GRAY, y, copies=3, policy=policy, seed=8, batch_size=5)
+    other, _ = augment.expand(GRAY, y, copies=3, policy=policy, seed=8)
     assert not np.array_equal(other, xe)
+
+
+def test_expand_copies_depend_only_on_the_example_the_seed_and_its_place():
+    # issue 12, item 7: the copies changed with `batch_size` (the random stream followed the batching).
+    x = RNG.uniform(size=(300, 4, 4, 1)).astype("float32")  # two blocks of 256
+    policy = augment.Policy([augment.RandomRotation(30.0), augment.GaussianNoise(0.1, probability=0.5)])
+    full, _ = augment.expand(x, np.arange(300), copies=2, policy=policy, seed=3)
+    part, _ = augment.expand(x[:200], np.arange(200), copies=2, policy=policy, seed=3)
+    for c in (1, 2):
+        np.testing.assert_array_equal(part[c * 200 : (c + 1) * 200], full[c * 300 : c * 300 + 200])
+    assert not np.array_equal(full[300:600], full[600:900])  # the copies differ from each other
 
 
 def test_policy_trains_under_mixed_float16(mixed_float16):

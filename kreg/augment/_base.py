@@ -4,7 +4,14 @@ Every transform is applied to each example independently with `probability`,
 with a strength `magnitude` whose meaning each subclass states. `magnitude`
 is state, not a weight (`kreg._ops.ScalarState`): a schedule can change it
 between epochs without rebuilding or retracing, and `set_weights` cannot.
-Identity at inference. Inputs may be batched or a single example.
+Identity at inference.
+
+The batch axis: image transforms (flips, rotations, crops, translations,
+color) take a batch `(batch, height, width, channels)` or one image
+`(height, width, channels)`; the transforms for any input (`GaussianNoise`,
+`FeatureDropout`) take axis 0 as the batch axis whatever the rank (`(batch,
+features)`, `(batch, time, features)`, images...), so give one example a batch
+axis of 1. `probability` applies to each example along that axis.
 """
 
 import keras
@@ -24,6 +31,7 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
     """
 
     geometric = False
+    images_only = True  # False: any input, axis 0 the batch axis
     max_magnitude = None
 
     def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
@@ -48,12 +56,7 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
         return keras.random.uniform((batch,), seed=seed_generator) < self.probability
 
     def call(self, inputs, training=True):
-        if not training:
-            return inputs
-        x, single = _as_batch(inputs)
-        out = apply_transforms([self], ops.cast(x, "float32"), self.seed_generator)
-        out = ops.cast(out, inputs.dtype)
-        return out[0] if single else out
+        return augment([self], inputs, self.seed_generator) if training else inputs
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -63,10 +66,19 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
                 "seed": self.seed}
 
 
-def _as_batch(x):
-    """`(batch, was_single)`: a single example gets a batch axis of 1."""
-    x = ops.convert_to_tensor(x)
-    return (x[None], True) if len(x.shape) in (1, 3) else (x, False)
+def augment(transforms, inputs, seed_generator, **options):
+    """`apply_transforms` on `inputs` with its batch axis made explicit (see the module's docstring)."""
+    x = ops.convert_to_tensor(inputs)
+    rank = len(x.shape)
+    images = [t for t in transforms if t.images_only]
+    if images and rank not in (3, 4) or rank == 0:
+        expected = ("images (batch, height, width, channels) or one image (height, width, channels)" if images
+                    else "a batch: axis 0 is the batch axis")
+        raise ValueError(f"{type((images or transforms)[0]).__name__} needs {expected}. Received shape {x.shape}")
+    single = bool(images) and rank == 3
+    out = apply_transforms(transforms, ops.cast(x[None] if single else x, "float32"), seed_generator, **options)
+    out = ops.cast(out, x.dtype)
+    return out[0] if single else out
 
 
 def identity_matrices(batch):
@@ -83,11 +95,6 @@ def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", inte
     batch = ops.shape(x)[0]
     geometric = [t for t in transforms if t.geometric]
     if geometric:
-        if len(x.shape) != 4:
-            raise ValueError(
-                f"{type(geometric[0]).__name__} needs images (batch, height, width, channels) or "
-                f"(height, width, channels). Received a tensor of shape {x.shape}"
-            )
         height, width = ops.shape(x)[1], ops.shape(x)[2]
         total = identity_matrices(batch)
         for t in geometric:

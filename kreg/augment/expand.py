@@ -4,14 +4,18 @@ import numpy as np
 
 from kreg import _validation as v
 
+_BLOCK = 256  # examples augmented per call; every call gets exactly this many (the last block padded)
 
-def expand(x, y, *, copies, policy, seed, batch_size=256):
+
+def expand(x, y, *, copies, policy, seed):
     """Returns the `N` original examples followed by `copies` augmented copies of each.
 
     The "artificial expansion of the training data" of the literature, done once
-    before training. A copy of `policy` seeded with `seed` makes the copies, so
-    the result depends only on the inputs and `seed` (the caller's policy and
-    its random stream are untouched).
+    before training. A copy of `policy` seeded from `(seed, copy, block)` makes
+    each block of 256 examples of each copy (the last block padded to 256, so
+    every call draws the same shapes), so copy `c` of example `i` depends only
+    on that example, `seed`, `c` and `i`: not on the other examples, nor on `N`.
+    The caller's policy and its random stream are untouched.
 
     Args:
         x: the inputs, an array of `N` examples.
@@ -19,7 +23,6 @@ def expand(x, y, *, copies, policy, seed, batch_size=256):
         copies: `k`, the number of augmented copies, an int >= 1.
         policy: a `kreg.augment.Policy` or transform.
         seed: an int >= 0.
-        batch_size: examples augmented at once, an int >= 1.
 
     Returns:
         `(x_expanded, y_expanded)` with `(k + 1) * N` rows, the originals first
@@ -39,16 +42,19 @@ def expand(x, y, *, copies, policy, seed, batch_size=256):
 
     copies = v.positive_int("expand", "copies", copies)
     seed = v.seed("expand", seed, allow_none=False)
-    batch_size = v.positive_int("expand", "batch_size", batch_size)
     if not isinstance(policy, (Policy, Transform)):
         raise v.invalid("expand", "policy", "a kreg.augment Policy or transform", policy)
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"expand needs as many labels as examples. Received: {len(x)} examples, {len(y)} labels")
-    seeded = policy.__class__.from_config({**policy.get_config(), "seed": seed})
-    augmented = [
-        np.asarray(seeded(x[i : i + batch_size], training=True))
-        for _ in range(copies)
-        for i in range(0, len(x), batch_size)
-    ]
-    return np.concatenate([x, *augmented]).astype(x.dtype), np.concatenate([y] * (copies + 1))
+    config = policy.get_config()
+
+    def augmented(copy, start):
+        block = x[start : start + _BLOCK]
+        padded = np.concatenate([block, np.zeros((_BLOCK - len(block), *x.shape[1:]), x.dtype)])
+        block_seed = int(np.random.SeedSequence([seed, copy, start]).generate_state(1)[0] >> 1)
+        seeded = policy.__class__.from_config({**config, "seed": block_seed})
+        return np.asarray(seeded(padded, training=True))[: len(block)]
+
+    blocks = [augmented(c, start) for c in range(copies) for start in range(0, len(x), _BLOCK)]
+    return np.concatenate([x, *blocks]).astype(x.dtype), np.concatenate([y] * (copies + 1))

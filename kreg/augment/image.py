@@ -24,8 +24,7 @@ from keras import ops
 from kreg import _ops
 from kreg import _validation as v
 from kreg.augment._base import Transform
-from kreg.augment._base import apply_transforms
-from kreg.augment._base import _as_batch
+from kreg.augment._base import augment
 
 FILL_MODES = ("reflect", "wrap", "nearest", "constant")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -257,7 +256,9 @@ class Policy(keras.layers.Layer):
         interpolation: `"bilinear"` or `"nearest"`.
 
     Call arguments:
-        inputs: a batch `(batch, height, width, channels)` or one image.
+        inputs: a batch `(batch, height, width, channels)` or one image; a
+            policy of `GaussianNoise`/`FeatureDropout` only takes any input,
+            axis 0 the batch axis.
         training: whether to augment (default True, as Keras's augmentation
             layers: inside a model Keras passes False at inference).
 
@@ -288,13 +289,8 @@ class Policy(keras.layers.Layer):
     def call(self, inputs, training=True):
         if not training:
             return inputs
-        x, single = _as_batch(inputs)
-        out = apply_transforms(
-            self.transforms, ops.cast(x, "float32"), self.seed_generator,
-            fill_mode=self.fill_mode, interpolation=self.interpolation,
-        )
-        out = ops.cast(out, inputs.dtype)
-        return out[0] if single else out
+        return augment(self.transforms, inputs, self.seed_generator, fill_mode=self.fill_mode,
+                       interpolation=self.interpolation)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -13,7 +13,8 @@ from kreg.layers.dropout import quantized_keep
 class GaussianNoise(Transform):
     """Adds zero-mean Gaussian noise with standard deviation `magnitude` (input noise).
 
-    Works on inputs of any shape: images or flat feature vectors. Training
+    Works on inputs of any shape, axis 0 the batch axis: `(batch, features)`,
+    `(batch, time, features)`, images; `probability` applies per example. Training
     with input noise is, to first order, an L2 penalty on the weights (Bishop,
     1995). Not clipped.
 
@@ -31,6 +32,8 @@ class GaussianNoise(Transform):
     0.1
     """
 
+    images_only = False
+
     def transform(self, x, magnitude, seed_generator):
         return x + keras.random.normal(ops.shape(x), seed=seed_generator) * magnitude
 
@@ -40,14 +43,17 @@ class FeatureDropout(Transform):
     """Zeroes each input feature with probability `magnitude`, scaling the rest by `1 / keep`.
 
     Dropout on the inputs (Srivastava et al. keep 80% of input units), for
-    flat feature vectors or any other input; the expectation of each feature
-    is unchanged, as in inverted dropout.
+    inputs of any shape, axis 0 the batch axis (`probability` applies per
+    example); the expectation of each feature is unchanged, as in inverted
+    dropout.
 
     Args:
         magnitude: the drop rate, in [0, 1).
         probability: the chance that an example is corrupted at all.
         seed: `None` or an int >= 0.
     """
+
+    images_only = False
 
     def _check_magnitude(self, value):
         return v.fraction("FeatureDropout", "magnitude", value, 1.0, include_high=False)
