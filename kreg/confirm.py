@@ -1,0 +1,167 @@
+"""Confirming a search's winner over fresh seeds, with confidence intervals and a paired test.
+
+A search picks its best trial on the validation split, from one run each, so
+its winner's edge may be luck. `Confirmation` retrains each arm (the best
+configuration, the unregularized baseline, ...) on the same `K` fresh seeds
+(new initialization and data order; the same splits) and evaluates each
+retrained model once on the test set. `compare` pairs the arms seed by seed:
+the mean difference, its 95% confidence interval and the two-sided p-value of
+the paired t-test (SciPy's `ttest_rel`).
+
+Why the paired t-test: a seed fixes both the initialization and the data order,
+so the two arms of one seed share that luck, and pairing removes it from the
+comparison; with the few seeds a confirmation can afford (3 to 10), the
+Wilcoxon signed-rank test cannot reach p < 0.05 at all below 6 pairs, while the
+t-test's interval is the usual one for a mean difference (it assumes the
+differences are roughly normal; with 3 seeds the interval is wide, as it
+should be).
+
+Each (arm, seed) result is a JSON file written atomically once that run is
+done, so a killed confirmation resumes without redoing a finished seed; a
+damaged file is an error that names it.
+"""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+from scipy import stats
+
+from kreg import _io
+
+
+def seeds_for(seed, count):
+    """`count` seeds for retraining, apart from the search's (`seed + 1000 * trial + execution`)."""
+    return [seed + 1_000_000 + k for k in range(count)]
+
+
+class _LastWeights(keras.callbacks.Callback):
+    """Keeps the weights of the last epoch (put it before `EarlyStopping`, which restores the best ones)."""
+
+    def on_train_end(self, logs=None):
+        self.weights = self.model.get_weights()
+
+
+def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy", mode="max", last=False):
+    """Trains `build()` once with `seed` and evaluates it on the test set at its best validation epoch.
+
+    The epoch is chosen as the search chooses a trial's: the first epoch with the
+    best `monitor` over all `epochs` (Keras's `EarlyStopping` with
+    `restore_best_weights=True` and a patience of the whole budget, so training
+    never stops early and ties keep the first epoch, as Keras Tuner's checkpoint
+    does).
+
+    Args:
+        build: `() -> compiled keras.Model`.
+        fit: `(model, x, y, **kwargs) -> History` (a hypermodel's `fit`, or `Model.fit`).
+        data: `((x, y), (x_val, y_val), (x_test, y_test))`.
+        seed: seeds initialization and data order.
+        last: also evaluate the last epoch's weights (the network without early stopping).
+
+    Returns:
+        `{"seed", "best_epoch", "test_accuracy", "test_loss"}`, with `"last": {"test_accuracy", "test_loss"}`
+        when `last`.
+    """
+    (x, y), (xv, yv), (xt, yt) = data
+    keras.utils.set_random_seed(seed)
+    model = build()
+    keep = _LastWeights()
+    best = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=epochs, restore_best_weights=True)
+    fit(model, x, y, validation_data=(xv, yv), epochs=epochs, batch_size=batch_size, verbose=0,
+        callbacks=[keep, best])
+    result = {"seed": seed, "best_epoch": int(best.best_epoch), **_test(model, xt, yt)}
+    if last:
+        model.set_weights(keep.weights)
+        result["last"] = _test(model, xt, yt)
+    return result
+
+
+def _test(model, x, y):
+    scores = model.evaluate(x, y, verbose=0, return_dict=True)
+    return {"test_accuracy": float(scores["accuracy"]), "test_loss": float(scores["loss"])}
+
+
+class Confirmation:
+    """Runs each arm once per seed, resumably: one JSON file per (arm, seed) in `folder`.
+
+    Args:
+        folder: where the results go (created if needed).
+        seeds: the seeds, the same for every arm (so results pair by seed).
+    """
+
+    def __init__(self, folder, seeds):
+        self.folder = os.fspath(folder)
+        self.seeds = list(seeds)
+
+    def path(self, arm, seed):
+        return os.path.join(self.folder, f"{arm}-seed{seed}.json")
+
+    def load(self, arm, seed):
+        """The finished result of `arm` on `seed`, or None; a damaged file is a `ValueError` naming it."""
+        path = self.path(arm, seed)
+        if not os.path.exists(path):
+            return None
+        try:
+            with open(path) as f:
+                result = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"Confirmation state file {path} is damaged ({error}); delete it to run that seed "
+                             f"again") from None
+        if not (isinstance(result, dict) and result.get("seed") == seed
+                and all(isinstance(result.get(k), (int, float)) for k in ("test_accuracy", "test_loss"))):
+            raise ValueError(f"Confirmation state file {path} is damaged (not a result of seed {seed}); delete it "
+                             f"to run that seed again")
+        return result
+
+    def run(self, arms, on_progress=None):
+        """`{arm: [result per seed]}` for `arms`, `{name: seed -> result}`; finished (arm, seed) pairs are read back.
+
+        Seeds run in order, each seed's arms together, so a confirmation stopped
+        early still has complete pairs.
+        """
+        results = {arm: [] for arm in arms}
+        for seed in self.seeds:
+            for arm, run in arms.items():
+                result = self.load(arm, seed)
+                if result is None:
+                    result = run(seed)
+                    _io.write_json(self.path(arm, seed), result)
+                    if on_progress is not None:
+                        on_progress(arm, result)
+                results[arm].append(result)
+        return results
+
+
+def compare(candidate, baseline, *, confidence=0.95):
+    """Paired comparison of two lists of per-seed values (candidate minus baseline).
+
+    Returns:
+        `{"n", "mean", "std", "baseline_mean", "baseline_std", "difference", "ci_low", "ci_high",
+        "p_value", "test"}`: means and sample standard deviations, the mean difference
+        with its `confidence` interval and the two-sided p-value of SciPy's paired
+        t-test. With one seed, or identical differences, there is no interval: NaN.
+
+    Example:
+
+    >>> out = compare([0.91, 0.93, 0.92], [0.85, 0.88, 0.86])
+    >>> round(out["difference"], 4), round(out["ci_low"], 3), round(out["ci_high"], 3)
+    (0.0567, 0.042, 0.071)
+    """
+    a, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(f"compare needs two lists of per-seed values of the same length. Received: "
+                         f"candidate={list(candidate)!r}, baseline={list(baseline)!r}")
+    out = {"n": int(a.size), "mean": float(a.mean()), "std": _std(a), "baseline_mean": float(b.mean()),
+           "baseline_std": _std(b), "difference": float((a - b).mean()), "ci_low": math.nan, "ci_high": math.nan,
+           "p_value": math.nan, "test": "paired t-test (scipy.stats.ttest_rel), two-sided"}
+    if a.size > 1 and np.ptp(a - b) > 1e-12:  # equal differences (up to rounding) have no spread to test
+        test = stats.ttest_rel(a, b)
+        interval = test.confidence_interval(confidence)
+        out.update(ci_low=float(interval.low), ci_high=float(interval.high), p_value=float(test.pvalue))
+    return out
+
+
+def _std(values):
+    return float(values.std(ddof=1)) if values.size > 1 else math.nan

@@ -1,0 +1,107 @@
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from scipy import stats
+
+import kreg
+from kreg import confirm
+
+DATA = kreg.data.digits(train_size=120, validation_size=60, label_noise=0.0)
+
+
+def test_compare_is_the_paired_t_interval():
+    a, b = [0.90, 0.93, 0.91, 0.95], [0.88, 0.90, 0.91, 0.90]
+    d = np.subtract(a, b)
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    out = confirm.compare(a, b)
+    assert out["difference"] == pytest.approx(d.mean())
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert out["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), len(d) - 1))
+    assert out["std"] == pytest.approx(np.std(a, ddof=1)) and out["baseline_mean"] == pytest.approx(np.mean(b))
+
+
+def test_compare_without_spread_has_no_interval():
+    assert math.isnan(confirm.compare([0.9], [0.8])["ci_low"])
+    same = confirm.compare([0.9, 0.8], [0.8, 0.7])
+    assert same["difference"] == pytest.approx(0.1) and math.isnan(same["p_value"])
+    with pytest.raises(ValueError, match=r"Received: candidate=\[0.9\], baseline=\[\]"):
+        confirm.compare([0.9], [])
+
+
+def build():
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def fit(model, x, y, **kwargs):
+    fit.history = model.fit(x, y, **kwargs)
+    return fit.history
+
+
+def test_retrain_keeps_the_first_best_validation_epoch_and_the_last():
+    result = confirm.retrain(build, fit, DATA, seed=3, epochs=6, batch_size=32, last=True)
+    history = fit.history.history["val_accuracy"]
+    assert result["best_epoch"] == int(np.argmax(history))  # argmax: the first of tied epochs
+    again = confirm.retrain(build, fit, DATA, seed=3, epochs=6, batch_size=32, last=True)
+    assert again == result  # the seed repeats initialization and data order
+    other = confirm.retrain(build, fit, DATA, seed=4, epochs=6, batch_size=32)
+    assert other["test_loss"] != result["test_loss"] and "last" not in other
+    assert 0.0 <= result["last"]["test_accuracy"] <= 1.0
+
+
+def test_a_confirmation_resumes_and_names_a_damaged_file(tmp_path):
+    calls = []
+
+    def arm(name):
+        return lambda seed: calls.append((name, seed)) or {"seed": seed, "test_accuracy": seed / 10,
+                                                            "test_loss": 1.0}
+
+    run = confirm.Confirmation(tmp_path, [1, 2])
+    first = run.run({"best": arm("best"), "baseline": arm("baseline")})
+    assert calls == [("best", 1), ("baseline", 1), ("best", 2), ("baseline", 2)]
+    assert run.run({"best": arm("best"), "baseline": arm("baseline")}) == first and len(calls) == 4
+    (tmp_path / "best-seed2.json").write_text("{")
+    with pytest.raises(ValueError, match="best-seed2.json is damaged"):
+        run.run({"best": arm("best")})
+    (tmp_path / "best-seed2.json").write_text("[]")
+    with pytest.raises(ValueError, match="best-seed2.json is damaged"):
+        run.run({"best": arm("best")})
+
+
+KILLED = """
+import sys, time
+from kreg import confirm
+def arm(seed):
+    time.sleep(0.4)
+    print(seed, flush=True)
+    return {"seed": seed, "test_accuracy": 0.5, "test_loss": 1.0}
+confirm.Confirmation(sys.argv[1], range(40)).run({"a": arm, "b": arm})
+"""
+
+
+@pytest.mark.parametrize("after", [1, 3, 6])
+def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path, after):
+    process = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    for _ in range(after):
+        process.stdout.readline()  # a run that finished (its file may or may not be written yet)
+    process.kill()
+    process.wait()
+    done = {name for name in os.listdir(tmp_path) if name.endswith(".json")}
+    assert len(done) >= after - 1  # the last printed run may have died before its file was written
+    for name in done:  # every file is whole
+        assert json.loads((tmp_path / name).read_text())["test_loss"] == 1.0
+    redone = []
+    confirm.Confirmation(tmp_path, range(max(3, after))).run(
+        {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0},
+         "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0}})
+    assert not {f"{arm}-seed{seed}.json" for arm, seed in redone} & done
