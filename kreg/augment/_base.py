@@ -41,6 +41,7 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
         self.probability = v.fraction(owner, "probability", probability)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_masking = not self.images_only  # elementwise, as Keras's GaussianNoise and Dropout
         _ops.build_at_init(self)
 
     def _check_magnitude(self, value):

@@ -284,6 +284,7 @@ class Policy(keras.layers.Layer):
         self.fill_mode = v.one_of("Policy", "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = v.one_of("Policy", "interpolation", interpolation, INTERPOLATIONS)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_masking = not any(t.images_only for t in self.transforms)
         _ops.build_at_init(self)
 
     def call(self, inputs, training=True):
