@@ -48,3 +48,11 @@ def copy_tensorboard(board, memo):
         fresh = key in _TENSORBOARD_RUN_STATE
         setattr(clone, key, copy.copy(_TENSORBOARD_RUN_STATE[key]) if fresh else copy.deepcopy(value, memo))
     return clone
+
+
+def built_variables(optimizer):
+    """The variables `optimizer.build(var_list)` was given (what `apply(grads)` updates when given none).
+
+    Keras 3.15.1: `BaseOptimizer._trainable_variables`.
+    """
+    return optimizer._trainable_variables

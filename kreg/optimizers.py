@@ -21,6 +21,7 @@ References:
 import keras
 from keras import ops
 
+from kreg import _compat
 from kreg import _validation as v
 
 
@@ -87,11 +88,11 @@ class ProximalL1(keras.optimizers.Optimizer):
 
     @property
     def variables(self):
-        return self._variables + self.inner_optimizer.variables
+        return super().variables + self.inner_optimizer.variables
 
     def apply(self, grads, trainable_variables=None):
         if trainable_variables is None:
-            trainable_variables = self.inner_optimizer._trainable_variables
+            trainable_variables = _compat.built_variables(self.inner_optimizer)
         trainable_variables = list(trainable_variables)
         # The rate of this step: read before the wrapped update moves `iterations`.
         threshold = ops.convert_to_tensor(self.inner_optimizer.learning_rate) * self.l1

@@ -55,3 +55,11 @@ def test_copy_tensorboard_resets_exactly_the_state_that_cannot_be_copied(tmp_pat
                 raise AssertionError(f"TensorBoard.{key} cannot be copied: add it to kreg._compat") from error
     clone = _compat.copy_tensorboard(board, {})
     assert clone.log_dir == board.log_dir and clone.model is None
+
+
+def test_built_variables_are_those_build_got():
+    model, _ = graph()
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build(model.trainable_variables)
+    assert _compat.built_variables(optimizer) == model.trainable_variables, \
+        "BaseOptimizer._trainable_variables changed (kreg._compat)"

@@ -60,7 +60,8 @@ def keep_mask(shape, rate, seed_generator):
     size = math.prod(shape) if static else ops.prod(shape)
     # A static last axis of 1: TensorFlow's `view` needs one when the batch is dynamic.
     words = keras.random.randint(((size + 1) // 2, 1), -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
-    halves = ops.reshape(ops.view(words, "uint16"), (-1,))[:size]
+    halves = ops.view(words, "uint16")
+    halves = ops.reshape(halves, shape) if static and size % 2 == 0 else ops.reshape(halves, (-1,))[:size]
     return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
 
 
