@@ -5,6 +5,7 @@ from kreg import constraints
 from kreg import augment
 from kreg import data
 from kreg import layers
+from kreg import losses
 from kreg import metrics
 from kreg import optimizers
 from kreg import regularizers
@@ -35,6 +36,7 @@ __all__ = [
     "constraints",
     "data",
     "layers",
+    "losses",
     "metrics",
     "optimizers",
     "regularizers",

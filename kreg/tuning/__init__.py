@@ -5,6 +5,7 @@ from kreg.tuning.hypermodels import RegularizedCNN
 from kreg.tuning.hypermodels import RegularizedMLP
 from kreg.tuning.spaces import AugmentSpace
 from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import LabelSmoothingSpace
 from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
@@ -22,6 +23,7 @@ __all__ = [
     "DropoutSpace",
     "GridSearch",
     "Hyperband",
+    "LabelSmoothingSpace",
     "MaxNormSpace",
     "MedianPruning",
     "RandomSearch",

@@ -5,16 +5,17 @@ import keras_tuner as kt
 
 from kreg import _validation as v
 from kreg import callbacks
+from kreg import losses
 from kreg import metrics
 from kreg.attach import attach
 from kreg.layers import Dropout
 from kreg.tuning.spaces import AugmentSpace
+from kreg.tuning.spaces import PENALTIES
 from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import LabelSmoothingSpace
 from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
-
-_LOSS = "sparse_categorical_crossentropy"
 
 
 def _check_space(owner, name, value, cls):
@@ -33,7 +34,7 @@ class _Regularized(kt.HyperModel):
     """The pieces the MLP and the CNN share: spaces, compilation, and the schedule in `fit`."""
 
     def __init__(self, owner, num_classes, input_shape, *, regularizer, dropout, max_norm, augment, schedule,
-                 learning_rate, name=None):
+                 label_smoothing, learning_rate, name=None):
         super().__init__(name=name)
         self.num_classes = v.positive_int(owner, "num_classes", num_classes)
         if not isinstance(input_shape, (list, tuple)) or not input_shape:
@@ -44,6 +45,7 @@ class _Regularized(kt.HyperModel):
         self.max_norm = _check_space(owner, "max_norm", max_norm, MaxNormSpace)
         self.augment = _check_space(owner, "augment", augment, AugmentSpace)
         self.schedule = _check_space(owner, "schedule", schedule, ScheduleSpace)
+        self.label_smoothing = _check_space(owner, "label_smoothing", label_smoothing, LabelSmoothingSpace)
         self.learning_rate = v.positive_float(owner, "learning_rate", learning_rate)
 
     def _pieces(self, hp):
@@ -58,12 +60,11 @@ class _Regularized(kt.HyperModel):
     def _compile(self, model, hp):
         optimizer = keras.optimizers.Adam(self.learning_rate)
         if self.regularizer is not None:
-            optimizer = self.regularizer.optimizer(hp, optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss=_LOSS,
-            metrics=["accuracy", metrics.DataLoss(_LOSS)],
-        )
+            optimizer = self.regularizer.optimizer(hp, optimizer, model)
+        smoothing = self.label_smoothing.build(hp) if self.label_smoothing else 0.0
+        loss = losses.SparseCategoricalCrossentropy(smoothing) if smoothing else "sparse_categorical_crossentropy"
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
+                      weighted_metrics=[metrics.DataLoss(loss)])
         return model
 
     def fit(self, hp, model, *args, **kwargs):
@@ -71,7 +72,7 @@ class _Regularized(kt.HyperModel):
         if self.schedule and hp.get("schedule"):
             epochs = self.schedule.warmup_epochs
             rate = hp.get("dropout_rate") if self.dropout else 0.0
-            has_penalty = self.regularizer is not None and hp.get("regularizer") not in ("none", "proximal_l1")
+            has_penalty = self.regularizer is not None and hp.get("regularizer") in PENALTIES
             if has_penalty or rate > 0:
                 schedule = callbacks.RegularizationSchedule(
                     penalty_scale=callbacks.Schedule("linear", 0.0, 1.0, epochs=epochs) if has_penalty else None,
@@ -93,18 +94,20 @@ class RegularizedMLP(_Regularized):
         num_classes: the number of classes, an int >= 1.
         input_shape: the shape of one input.
         hidden: the widths of the hidden layers.
-        regularizer, dropout, max_norm, augment, schedule: the spaces
-            (`RegularizerSpace`, `DropoutSpace`, `MaxNormSpace`, `AugmentSpace`,
-            `ScheduleSpace`), or None to leave that component out.
+        regularizer, dropout, max_norm, augment, schedule, label_smoothing: the
+            spaces (`RegularizerSpace`, `DropoutSpace`, `MaxNormSpace`,
+            `AugmentSpace`, `ScheduleSpace`, `LabelSmoothingSpace`), or None to
+            leave that component out.
         learning_rate: Adam's learning rate (fixed: the search is about
             regularization).
     """
 
     def __init__(self, num_classes, input_shape, *, hidden=(512, 512), regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 learning_rate=1e-3, name=None):
+                 label_smoothing=None, learning_rate=1e-3, name=None):
         super().__init__("RegularizedMLP", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
-                         max_norm=max_norm, augment=augment, schedule=schedule, learning_rate=learning_rate,
+                         max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
+                         learning_rate=learning_rate,
                          name=name)
         self.hidden = _units("RegularizedMLP", "hidden", hidden)
 
@@ -137,18 +140,23 @@ class RegularizedCNN(_Regularized):
         input_shape: `(height, width, channels)`.
         filters: the filters of each conv block.
         dense: the width of the dense layer.
-        regularizer, dropout, max_norm, augment, schedule: the spaces, or None.
+        regularizer, dropout, max_norm, augment, schedule, label_smoothing: the spaces, or None
+            ("orthogonal" is not a choice here: Keras's `OrthogonalRegularizer` takes only rank-2 kernels).
         learning_rate: Adam's learning rate.
     """
 
     def __init__(self, num_classes, input_shape, *, filters=(32, 64), dense=128, regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 learning_rate=1e-3, name=None):
+                 label_smoothing=None, learning_rate=1e-3, name=None):
         super().__init__("RegularizedCNN", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
-                         max_norm=max_norm, augment=augment, schedule=schedule, learning_rate=learning_rate,
+                         max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
+                         learning_rate=learning_rate,
                          name=name)
         if len(self.input_shape) != 3:
             raise v.invalid("RegularizedCNN", "input_shape", "(height, width, channels)", input_shape)
+        if regularizer is not None and "orthogonal" in regularizer.choices:
+            raise v.invalid("RegularizedCNN", "regularizer", "a RegularizerSpace without \"orthogonal\" (Keras's "
+                            "OrthogonalRegularizer takes rank-2 kernels only)", regularizer.choices)
         self.filters = _units("RegularizedCNN", "filters", filters)
         self.dense = v.positive_int("RegularizedCNN", "dense", dense)
 
@@ -198,9 +206,19 @@ class Regularize(kt.HyperModel):
         model = self.build_fn(hp)
         regularizer = self.regularizer.build(hp) if self.regularizer else None
         constraint = self.max_norm.build(hp) if self.max_norm else None
-        if regularizer is None and constraint is None:
+        by_optimizer = self.regularizer is not None and hp.get("regularizer") in ("proximal_l1", "weight_decay")
+        if regularizer is None and constraint is None and not by_optimizer:
             return model
-        regularized = attach(model, layers=self.layers, kernel_regularizer=regularizer, kernel_constraint=constraint)
+        if by_optimizer and not model.compiled:
+            raise ValueError(f"Regularize: regularizer={hp.get('regularizer')!r} acts through the optimizer, so "
+                             f"build_fn must return a compiled model. Received: an uncompiled {model.name!r}")
+        regularized = model
+        if regularizer is not None or constraint is not None:
+            regularized = attach(model, layers=self.layers, kernel_regularizer=regularizer,
+                                 kernel_constraint=constraint)
         if model.compiled:
-            regularized.compile_from_config(model.get_compile_config())
+            config = keras.saving.deserialize_keras_object(model.get_compile_config())
+            if self.regularizer is not None:
+                config["optimizer"] = self.regularizer.optimizer(hp, config["optimizer"], regularized)
+            regularized.compile(**config)
         return regularized

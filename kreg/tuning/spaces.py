@@ -8,6 +8,7 @@ declared inside Keras Tuner's conditional scopes, so a trial without L1 has no
 
 import math
 
+import keras
 import keras_tuner as kt
 
 from kreg import _validation as v
@@ -17,7 +18,8 @@ from kreg import regularizers
 from kreg.optimizers import ProximalL1
 
 _REGULARIZERS = ("none", "l1", "l2", "elastic_net", "group_lasso")
-_ALLOWED_REGULARIZERS = _REGULARIZERS + ("proximal_l1",)
+_ALLOWED_REGULARIZERS = _REGULARIZERS + ("proximal_l1", "weight_decay", "orthogonal")
+PENALTIES = ("l1", "l2", "elastic_net", "group_lasso")  # kreg's own: a schedule can scale them
 
 
 def _range(owner, name, value, *, log=False, low=0.0):
@@ -51,29 +53,45 @@ def _float(hp, name, bounds, *, log=False):
 
 
 class RegularizerSpace:
-    """Which weight penalty, and its strength on a log scale.
+    """Which weight penalty (or decay), and its strength on a log scale.
 
     Hyperparameters: `regularizer` (one of `choices`), and only where the choice
     uses them: `l1` (l1, elastic_net, proximal_l1), `l2` (l2, elastic_net),
-    `group_lasso`. "proximal_l1" is L1 applied by `kreg.optimizers.ProximalL1`
-    (exact zeros) instead of a penalty: `build` returns None for it and
-    `optimizer` wraps the optimizer.
+    `group_lasso`, `weight_decay`, `orthogonal`.
+
+    Two choices act through the optimizer, not as a penalty (`build` returns None
+    for them and `optimizer` changes the optimizer): "proximal_l1" is L1 applied
+    by `kreg.optimizers.ProximalL1` (exact zeros); "weight_decay" is decoupled
+    weight decay (Loshchilov & Hutter 2019), Keras's own `weight_decay=` of the
+    optimizer (`AdamW`'s rule for any optimizer): after each step every kernel
+    shrinks by `w <- w - lr * weight_decay * w`; biases and normalization scales
+    and offsets (every variable of rank < 2) are excluded with Keras's
+    `exclude_from_weight_decay`. Under plain SGD with learning rate `α`, "l2"
+    with strength `λ` in the `λ/(2n)` convention (`num_examples=n`) and
+    "weight_decay" with `λ/n` give the same trajectory (the decay `αλ/n` per
+    step); under Adam they differ: the penalty's gradient is rescaled by
+    Adam's per-weight step sizes, the decay is not, and no strength makes one
+    the other. "orthogonal" is Keras's `OrthogonalRegularizer(factor, mode="rows")`
+    (Dense kernels only: Keras's takes rank-2 weights).
 
     Args:
         choices: names from "none", "l1", "l2", "elastic_net", "group_lasso",
-            "proximal_l1".
-        l1, l2, group_lasso: `(min, max)` of each strength, log scale, min > 0.
+            "proximal_l1", "weight_decay", "orthogonal".
+        l1, l2, group_lasso, weight_decay, orthogonal: `(min, max)` of each
+            strength, log scale, min > 0.
         num_examples: `None` (Keras's convention) or the training-set size
             (the `λ / (2 n)` convention), passed to the regularizers.
     """
 
     def __init__(self, choices=_REGULARIZERS, *, l1=(1e-6, 1e-2), l2=(1e-6, 1e-2), group_lasso=(1e-5, 1e-2),
-                 num_examples=None):
+                 weight_decay=(1e-3, 1.0), orthogonal=(1e-4, 1e-1), num_examples=None):
         owner = "RegularizerSpace"
         self.choices = _choices(owner, "choices", choices, _ALLOWED_REGULARIZERS)
         self.l1 = _range(owner, "l1", l1, log=True)
         self.l2 = _range(owner, "l2", l2, log=True)
         self.group_lasso = _range(owner, "group_lasso", group_lasso, log=True)
+        self.weight_decay = _range(owner, "weight_decay", weight_decay, log=True)
+        self.orthogonal = _range(owner, "orthogonal", orthogonal, log=True)
         self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
 
     def build(self, hp):
@@ -81,8 +99,11 @@ class RegularizerSpace:
         kind = hp.Choice("regularizer", list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
             "regularizer", self.choices[0])
         strengths = {}
-        for name, users, bounds in (("l1", ("l1", "elastic_net", "proximal_l1"), self.l1), ("l2", ("l2", "elastic_net"), self.l2),
-                                    ("group_lasso", ("group_lasso",), self.group_lasso)):
+        for name, users, bounds in (("l1", ("l1", "elastic_net", "proximal_l1"), self.l1),
+                                    ("l2", ("l2", "elastic_net"), self.l2),
+                                    ("group_lasso", ("group_lasso",), self.group_lasso),
+                                    ("weight_decay", ("weight_decay",), self.weight_decay),
+                                    ("orthogonal", ("orthogonal",), self.orthogonal)):
             users = [u for u in users if u in self.choices]
             if users:
                 with hp.conditional_scope("regularizer", users):
@@ -96,13 +117,23 @@ class RegularizerSpace:
             return regularizers.ElasticNet(strengths["l1"], strengths["l2"], num_examples=n)
         if kind == "group_lasso":
             return regularizers.GroupLasso(strengths["group_lasso"])
+        if kind == "orthogonal":
+            return keras.regularizers.OrthogonalRegularizer(strengths["orthogonal"], mode="rows")
         return None
 
-    def optimizer(self, hp, optimizer):
-        """`optimizer`, wrapped in `ProximalL1` when the trial's choice is "proximal_l1"."""
-        if hp.get("regularizer") != "proximal_l1":
-            return optimizer
-        return ProximalL1(optimizer, hp.get("l1"))
+    def optimizer(self, hp, optimizer, model):
+        """`optimizer` as the trial's choice needs it: wrapped in `ProximalL1`, or with decoupled weight decay.
+
+        `model` is the built model whose rank < 2 variables (biases, normalization
+        scales and offsets) are excluded from weight decay.
+        """
+        kind = hp.get("regularizer")
+        if kind == "proximal_l1":
+            return ProximalL1(optimizer, hp.get("l1"))
+        if kind == "weight_decay":
+            optimizer = optimizer.from_config({**optimizer.get_config(), "weight_decay": hp.get("weight_decay")})
+            optimizer.exclude_from_weight_decay(var_list=[w for w in model.trainable_weights if len(w.shape) < 2])
+        return optimizer
 
 
 class DropoutSpace:
@@ -226,6 +257,32 @@ class AugmentSpace:
             if on:
                 chosen.append(_TRANSFORMS[name](magnitude))
         return augment.Policy(chosen, seed=self.seed) if chosen else None
+
+
+class LabelSmoothingSpace:
+    """Label smoothing of the classification loss (Szegedy et al. 2016), on a linear grid.
+
+    Hyperparameter: `label_smoothing` (fixed where `smoothing` is one value).
+    The hypermodels then train with `kreg.losses.SparseCategoricalCrossentropy(label_smoothing)`
+    (Keras's sparse cross-entropy has no smoothing; kreg's equals it at 0).
+
+    Args:
+        smoothing: `(min, max)` within [0, 1).
+        step: the grid step, > 0.
+    """
+
+    def __init__(self, smoothing=(0.0, 0.2), *, step=0.05):
+        owner = "LabelSmoothingSpace"
+        self.smoothing = _range(owner, "smoothing", smoothing)
+        if self.smoothing[1] >= 1:
+            raise v.invalid(owner, "smoothing", "a pair (min, max) within [0, 1)", smoothing)
+        self.step = v.positive_float(owner, "step", step)
+
+    def build(self, hp):
+        """The trial's label smoothing, a float."""
+        if self.smoothing[0] == self.smoothing[1]:
+            return hp.Fixed("label_smoothing", self.smoothing[0])
+        return hp.Float("label_smoothing", self.smoothing[0], self.smoothing[1], step=self.step)
 
 
 class ScheduleSpace:
