@@ -3,15 +3,20 @@
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 
 
 def write_bytes(path, data):
-    """Writes `data` to `path` atomically: temporary file, flush, fsync, rename, fsync of the folder."""
+    """Writes `data` to `path` atomically: temporary file, flush, fsync, rename, fsync of the folder.
+
+    The file gets the mode a plain `open(path, "w")` would give (0666 less the
+    user's umask).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + os.path.basename(path))
+    temporary = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{os.path.basename(path)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

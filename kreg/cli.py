@@ -3,6 +3,8 @@
 import argparse
 import datetime
 import os
+import shlex
+import shutil
 import sys
 
 
@@ -63,7 +65,8 @@ def _train(args):
     gain = results["regularized"] - results["baseline"]
     print(
         f"L2(l2={args.l2}, num_examples={len(x)}) + MaxNorm({args.max_norm}) changes test "
-        f"accuracy by {gain:+.3f}.\nSee the runs: tensorboard --logdir {run_dir}"
+        f"accuracy by {gain:+.3f}.\nSee the runs: {command('tensorboard', 'tensorboard.main')} --logdir "
+        f"{shlex.quote(run_dir)}"
     )
     return 0
 
@@ -72,15 +75,17 @@ def _search(args):
     from kreg import experiments, search
 
     path = experiments.find(args.experiment)
+    overrides = {"max_trials": args.max_trials, "epochs": args.epochs, "seed": args.seed,
+                 "deterministic": args.deterministic or None}
     if args.workers:
         argv = [path, "--logdir", args.logdir]
         for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs), ("--seed", args.seed)):
             if value is not None:
                 argv += [flag, str(value)]
+        argv += ["--deterministic"] if args.deterministic else []
         return search.launch(argv, args.workers, logdir=args.logdir, experiment_path=path, resume=args.resume,
-                             overwrite=args.overwrite)
-    return search.run(path, max_trials=args.max_trials, epochs=args.epochs, logdir=args.logdir, seed=args.seed,
-                      resume=args.resume, overwrite=args.overwrite)
+                             overwrite=args.overwrite, **overrides)
+    return search.run(path, logdir=args.logdir, resume=args.resume, overwrite=args.overwrite, **overrides)
 
 
 def _report(args):
@@ -94,10 +99,25 @@ def _report(args):
 def _list(args):
     from kreg import experiments
 
-    for name in experiments.list_experiments(args.folder):
-        experiment = experiments.load(experiments.find(name, args.folder))
-        print(f"{name:<20} {experiment.get('description', '')}")
+    for name, path in experiments.list_experiments(args.folder).items():
+        experiment = experiments.load(path)
+        print(f"{name:<20} {experiment.get('description', '')}  ({path})")
     return 0
+
+
+def command(program, module):
+    """How to run `program`, as it works when printed: its name where `PATH` finds it, else its full path.
+
+    After the Quickstart, `kreg` and `tensorboard` are in the virtual
+    environment's `bin/`, next to `sys.executable`, which need not be on `PATH`;
+    failing that, `python -m module`.
+    """
+    if shutil.which(program):
+        return program
+    beside = os.path.join(os.path.dirname(sys.executable), program)
+    if os.access(beside, os.X_OK):
+        return shlex.quote(beside)
+    return f"{shlex.quote(sys.executable)} -m {module}"
 
 
 def _positive(text):
@@ -111,12 +131,14 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="kreg", description="Regularization experiments for Keras.")
     commands = parser.add_subparsers(dest="command", required=True)
     search = commands.add_parser("search", help="run an experiment's search (resumes an existing one)")
-    search.add_argument("experiment", help="a name in experiments/ or a path to a .toml file")
+    search.add_argument("experiment", help="a shipped experiment's name (see `kreg list`), or a .toml file's path")
     search.add_argument("--max-trials", type=_positive)
     search.add_argument("--epochs", type=_positive)
     search.add_argument("--logdir", default="logs")
     search.add_argument("--seed", type=int)
     search.add_argument("--workers", type=_positive, help="run Keras Tuner's chief and N workers on this host")
+    search.add_argument("--deterministic", action="store_true",
+                        help="TensorFlow op determinism and seeded trials: the same seed gives the same metrics")
     again = search.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="resume; an error if there is nothing to resume")
     again.add_argument("--overwrite", action="store_true", help="delete this experiment's folder and start again")
@@ -124,8 +146,8 @@ def build_parser():
     report = commands.add_parser("report", help="a table and plots of a search: kreg report LOGDIR/EXPERIMENT")
     report.add_argument("logdir")
     report.set_defaults(run=_report)
-    listing = commands.add_parser("list", help="the experiments in experiments/")
-    listing.add_argument("--folder", default="experiments")
+    listing = commands.add_parser("list", help="the shipped experiments, and those in ./experiments/")
+    listing.add_argument("--folder", default="experiments", help="a folder of .toml files that override the shipped")
     listing.set_defaults(run=_list)
     train = commands.add_parser(
         "train",
@@ -143,13 +165,17 @@ def build_parser():
 
 
 def main(argv=None):
-    """Exit codes: 0 success, 2 bad input or damaged state, 3 every trial failed."""
+    """Exit codes: 0 success, 1 a distributed search left trials to run, 2 bad input or damaged state, 3 every
+    trial failed, 130 interrupted (Ctrl-C)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except ValueError as error:
         print(f"kreg: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("kreg: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

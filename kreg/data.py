@@ -1,5 +1,7 @@
 """Datasets that need no download: scikit-learn's bundled digits."""
 
+import warnings
+
 import numpy as np
 
 from kreg import _validation as v
@@ -75,9 +77,16 @@ def load_npz(path, *, validation_size=0.2, flat=False, seed=0):
             arrays = {key: f[key] for key in ("x_train", "y_train", "x_test", "y_test")}
     except OSError as error:
         raise ValueError(f"Cannot read {path} as an .npz file: {error}") from None
+    for part in ("train", "test"):
+        x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if len(x) != len(y):
+            raise ValueError(f"{path}: x_{part} has {len(x)} examples but y_{part} has {len(y)} labels")
+        _finite(x, lambda index: f"{path}: x_{part}{list(index)}")
+        arrays[f"y_{part}"] = _labels(y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y,
+                                      lambda row: f"{path}: y_{part}[{row}]")
     x_train, x_test = (_scaled(arrays[k], flat) for k in ("x_train", "x_test"))
-    return _split(x_train, arrays["y_train"].astype("int32"), validation_size, seed) + (
-        (x_test, arrays["y_test"].astype("int32")),)
+    return _checked(path, _split(x_train, arrays["y_train"], validation_size, seed) + (
+        (x_test, arrays["y_test"]),), f"validation_size={validation_size}")
 
 
 def load_csv(path, *, label_column=-1, test_size=0.2, validation_size=0.2, seed=0):
@@ -89,17 +98,71 @@ def load_csv(path, *, label_column=-1, test_size=0.2, validation_size=0.2, seed=
     test_size = v.fraction("load_csv", "test_size", test_size, 1.0, include_high=False)
     validation_size = v.fraction("load_csv", "validation_size", validation_size, 1.0, include_high=False)
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype="float64", ndmin=2)
-    except (OSError, ValueError) as error:
+        with open(path) as f:
+            header = f.readline().rstrip("\n").split(",")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy's "input contained no data": said below
+            table = np.loadtxt(path, delimiter=",", skiprows=1, dtype="float64", ndmin=2)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"Cannot read {path} as a CSV of numbers with a header row: {error}") from None
+    if table.size == 0:
+        raise ValueError(f"{path} has no data rows (a header row and nothing else)")
     if not -table.shape[1] <= label_column < table.shape[1]:
         raise v.invalid("load_csv", "label_column", f"a column of the {table.shape[1]} in {path}", label_column)
-    y = table[:, label_column].astype("int32")
-    x = np.delete(table, label_column % table.shape[1], axis=1).astype("float32")
+    column = label_column % table.shape[1]
+
+    def where(index, label=False):
+        row, col = (index[0], column) if label else index
+        name = header[col] if len(header) == table.shape[1] else f"column {col}"
+        return f"{path}: column {name!r}, data row {row + 1}"
+
+    _finite(table, where)
+    y = _labels(table[:, column], lambda row: where((row,), label=True))
+    x = np.delete(table, column, axis=1).astype("float32")
     order = np.random.default_rng(seed).permutation(len(x))
     n_test = int(round(len(x) * test_size))
     test, rest = order[:n_test], order[n_test:]
-    return _split(x[rest], y[rest], validation_size, seed) + ((x[test], y[test]),)
+    return _checked(path, _split(x[rest], y[rest], validation_size, seed) + ((x[test], y[test]),),
+                    f"test_size={test_size}, validation_size={validation_size}")
+
+
+def _finite(x, where):
+    """Raises naming the first NaN or infinite value of `x`; `where(index)` says where it is."""
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        index = tuple(int(i) for i in bad[0])
+        raise ValueError(f"{where(index)} is {x[index]}: inputs must be finite numbers ({len(bad)} are not)")
+
+
+def _labels(y, where):
+    """Class labels as int32: integers >= 0; a label like 2.5 is an error, never truncated."""
+    if y.ndim != 1 or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ValueError(f"{where('')}: labels must be a vector of integers. Received: dtype {y.dtype}, "
+                         f"shape {y.shape}")
+    bad = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (y < 0)) if len(y) else []
+    if len(bad):
+        raise ValueError(f"{where(bad[0])} is {y[bad[0]]}: labels must be integers >= 0 (class numbers)")
+    return y.astype("int32")
+
+
+def _checked(path, splits, sizes):
+    """The splits, if every one has an example and the labels are the classes 0 .. num_classes - 1.
+
+    `num_classes` is the largest label + 1; each class must occur among the
+    training labels (labels 100 to 102 would make a 103-class model otherwise).
+    """
+    counts = [len(y) for _, y in splits]
+    if min(counts) < 1:
+        raise ValueError(f"{path}: {sum(counts)} examples give {counts[0]} training, {counts[1]} validation and "
+                         f"{counts[2]} test examples with {sizes}: every split needs at least one")
+    num_classes = int(max(y.max() for _, y in splits)) + 1
+    absent = sorted(set(range(num_classes)) - set(splits[0][1].tolist()))
+    if absent:
+        shown = ", ".join(map(str, absent[:5])) + (", ..." if len(absent) > 5 else "")
+        raise ValueError(f"{path}: labels must be the classes 0 .. num_classes - 1, each seen in training; "
+                         f"num_classes = largest label + 1 = {num_classes}, but {len(absent)} of them never occur "
+                         f"among the training labels: {shown}")
+    return splits
 
 
 def _scaled(x, flat):

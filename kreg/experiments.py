@@ -20,12 +20,18 @@
     [space.regularizer]    # any of regularizer, dropout, max_norm, augment, schedule
     choices = ["none", "l2"]
 
-Every key is checked: an unknown one is an error that suggests the closest
-known key.
+Every key is checked when the file is read, before any data is loaded or any
+trial trained: an unknown one is an error that suggests the closest known key;
+budgets must be ints >= 1; the tuner and the objective must be ones kreg has.
+
+The name (by default the file's name without `.toml`) names the experiment's
+folder `LOGDIR/NAME`, so it is a plain name: letters, digits, `.`, `_` and `-`,
+starting with a letter or a digit, at most 100 characters.
 """
 
 import difflib
 import os
+import re
 import tomllib
 
 from kreg import data as datasets
@@ -39,7 +45,7 @@ SCHEMA = {
              "test_size": float, "shape": str, "label_column": int},
     "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float},
     "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
-               "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int},
+               "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
     "space": {
         "regularizer": {"choices": list, "l1": list, "l2": list, "group_lasso": list, "num_examples": bool},
         "dropout": {"rate": list, "step": float, "scalings": list},
@@ -70,8 +76,21 @@ def _check(table, schema, where, path):
             raise ValueError(f"{path}: `{where}{key}` must be {names}. Received: {value!r}")
 
 
-def load(path):
-    """Reads and checks an experiment file; returns its table."""
+SEARCH_DEFAULTS = {"tuner": "random", "objective": "val_accuracy", "max_trials": 8, "epochs": 20,
+                   "batch_size": 32, "pruning": False, "warmup_epochs": 3, "min_trials": 3, "deterministic": False}
+BUDGETS = ("max_trials", "epochs", "max_epochs", "batch_size", "warmup_epochs", "min_trials")
+# What kreg's hypermodels report (loss, "accuracy" and kreg.metrics.DataLoss), on training and validation data.
+OBJECTIVES = ("val_accuracy", "val_loss", "val_data_loss", "accuracy", "loss", "data_loss")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def load(path, **overrides):
+    """Reads and checks an experiment file; returns its table with every default filled in.
+
+    `overrides` (`max_trials`, `epochs`, `seed`, `deterministic`; None keeps
+    the file's value) are the command line's flags: they replace the file's
+    values before the checks.
+    """
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
@@ -84,26 +103,65 @@ def load(path):
     table.setdefault("seed", 0)
     for section in ("data", "model", "search", "space"):
         table.setdefault(section, {})
+    search = table["search"]
+    for key, value in overrides.items():
+        if value is not None:
+            (table if key == "seed" else search)[key] = value
+    for key, value in SEARCH_DEFAULTS.items():
+        search.setdefault(key, value)
+    search.setdefault("max_epochs", search["epochs"])
+    _check_values(table, path)
     return table
 
 
+def _check_values(table, path):
+    if not NAME.fullmatch(table["name"]):
+        raise ValueError(f"{path}: `name` must be a plain name (letters, digits, `.`, `_`, `-`, starting with a "
+                         f"letter or a digit, at most 100 characters): it names the folder LOGDIR/NAME. "
+                         f"Received: name={table['name']!r}")
+    if isinstance(table["seed"], bool) or not isinstance(table["seed"], int) or table["seed"] < 0:
+        raise ValueError(f"{path}: `seed` must be an int >= 0. Received: seed={table['seed']!r}")
+    search = table["search"]
+    for key in BUDGETS:
+        if search[key] < 1:
+            raise ValueError(f"{path}: `search.{key}` must be an int >= 1. Received: {key}={search[key]!r}")
+    if search["tuner"] not in tuning.TUNERS:
+        raise ValueError(f"{path}: `search.tuner` must be one of {sorted(tuning.TUNERS)}. "
+                         f"Received: tuner={search['tuner']!r}")
+    if search["objective"] not in OBJECTIVES:
+        close = difflib.get_close_matches(search["objective"], OBJECTIVES, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ValueError(f"{path}: `search.objective` must be a metric the model reports, one of "
+                         f"{', '.join(OBJECTIVES)}. Received: objective={search['objective']!r}.{hint}")
+
+
+SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+
+
 def find(name_or_path, folder="experiments"):
-    """An experiment's file: a path, or a name in `folder` (without `.toml`)."""
+    """An experiment's file: a path, or a name (without `.toml`) in `folder` or among kreg's shipped examples.
+
+    A file in `folder` (relative to the working directory) overrides the
+    shipped example of the same name.
+    """
     if os.path.isfile(name_or_path):
         return name_or_path
-    candidate = os.path.join(folder, f"{name_or_path}.toml")
-    if os.path.isfile(candidate):
-        return candidate
     known = list_experiments(folder)
-    close = difflib.get_close_matches(name_or_path, known, n=1)
+    if name_or_path in known:
+        return known[name_or_path]
+    close = difflib.get_close_matches(name_or_path, list(known), n=1)
     hint = f" Did you mean `{close[0]}`?" if close else f" Known: {', '.join(known) or 'none'}."
-    raise ValueError(f"No experiment `{name_or_path}` (no such file, nor {candidate}).{hint}")
+    raise ValueError(f"No experiment `{name_or_path}`: no such file, nor a name in {folder}/ or among the shipped "
+                     f"examples ({SHIPPED}).{hint}")
 
 
 def list_experiments(folder="experiments"):
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.splitext(f)[0] for f in os.listdir(folder) if f.endswith(".toml"))
+    """`{name: path}` of the shipped examples and of the `.toml` files in `folder`, which override them."""
+    found = {}
+    for where in (SHIPPED, folder):
+        if os.path.isdir(where):
+            found.update((f[:-len(".toml")], os.path.join(where, f)) for f in os.listdir(where) if f.endswith(".toml"))
+    return dict(sorted(found.items()))
 
 
 def load_data(experiment):

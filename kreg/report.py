@@ -8,6 +8,7 @@ import os
 import numpy as np
 
 from kreg import _io
+from kreg import _state
 
 
 def _trials(directory):
@@ -22,8 +23,7 @@ def _trials(directory):
         raise ValueError(f"Cannot read {summary} ({error!r}): is {directory} a `kreg search` folder?") from None
     trials = []
     for path in sorted(glob.glob(os.path.join(project, "trial_*", "trial.json"))):
-        with open(path) as f:
-            trials.append(json.load(f))
+        trials.append(_state.read(path, "trial"))
     return trials, objective
 
 
@@ -51,6 +51,14 @@ def _save(figure, path):
     _io.write_bytes(path, buffer.getvalue())
 
 
+def _legend_or_say(ax, message):
+    """A legend of what was drawn, or `message` in the middle of an empty plot."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+
+
 def make(directory, *, top=3):
     """Writes `report.md`, `curves.png`, `weights.png` and `hyperparameters.png` into `directory`; returns their paths."""
     import matplotlib
@@ -66,33 +74,38 @@ def make(directory, *, top=3):
     written = []
 
     metric = "accuracy"
-    figure, ax = plt.subplots(figsize=(8, 5))
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     runs = [(f"trial {t['trial_id']}", os.path.join(board, t["trial_id"], "execution0")) for t in scored[:top]]
-    runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
+    if scored:
+        runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
     for i, (label, run) in enumerate(runs):
         train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
         if metric in train and metric in val:
-            color = f"C{i}"
-            ax.plot(*train[metric], color=color, linestyle="--", label=f"{label}: training")
-            ax.plot(*val[metric], color=color, label=f"{label}: validation")
+            color = f"C{i}"  # points as well as lines: a 1-epoch run is a point
+            ax.plot(*train[metric], color=color, linestyle="--", marker=".", label=f"{label}: training")
+            ax.plot(*val[metric], color=color, marker=".", label=f"{label}: validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title("Training vs validation: the gap is overfitting")
-    ax.legend(fontsize=7)
+    _legend_or_say(ax, "no finished trial yet: nothing to plot")
     written.append(os.path.join(directory, "curves.png"))
     _save(figure, written[-1])
     plt.close(figure)
 
-    figure, ax = plt.subplots(figsize=(8, 5))
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     weights_path = os.path.join(directory, "weights.npz")
     if os.path.exists(weights_path):
         with np.load(weights_path) as weights:
-            for label in weights.files:
-                ax.hist(weights[label], bins=120, histtype="step", density=True, label=label, log=True)
+            # The best trial last and thickest, the baseline dashed: neither hidden behind another curve.
+            order = sorted(weights.files, key=lambda label: (label == "best", label == "baseline"))
+            for i, label in enumerate(order):
+                style = {"color": f"C{i}", **{"best": {"linewidth": 2.2, "color": "black"},
+                                              "baseline": {"linestyle": "--"}}.get(label, {})}
+                ax.hist(weights[label], bins=120, histtype="step", density=True, log=True, label=label, **style)
     ax.set_xlabel("kernel weight")
     ax.set_ylabel("density (log)")
     ax.set_title("Weights: L1 piles them at 0, L2 shrinks them all")
-    ax.legend(fontsize=7)
+    _legend_or_say(ax, "no finished trial yet: no weights")
     written.append(os.path.join(directory, "weights.png"))
     _save(figure, written[-1])
     plt.close(figure)
@@ -100,7 +113,7 @@ def make(directory, *, top=3):
     names = sorted({k for t in scored for k in t["hyperparameters"]["values"]})
     columns = max(1, min(3, len(names)))
     rows = max(1, -(-len(names) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, layout="constrained")
     for ax, hp in zip(axes.ravel(), names):
         points = [(t["hyperparameters"]["values"][hp], t["score"]) for t in scored if hp in t["hyperparameters"]["values"]]
         values = [p[0] for p in points]
@@ -111,11 +124,15 @@ def make(directory, *, top=3):
         else:
             labels = sorted({str(x) for x in values})
             ax.scatter([labels.index(str(x)) for x in values], [p[1] for p in points])
-            ax.set_xticks(range(len(labels)), labels, rotation=30, fontsize=7)
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
         ax.set_title(hp, fontsize=9)
         ax.set_ylabel(name, fontsize=8)
+        ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
+    if not names:
+        axes[0, 0].text(0.5, 0.5, "no finished trial yet: nothing to plot", ha="center", va="center")
     written.append(os.path.join(directory, "hyperparameters.png"))
     _save(figure, written[-1])
     plt.close(figure)

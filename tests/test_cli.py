@@ -1,3 +1,5 @@
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -34,3 +36,47 @@ def test_digits_split_and_label_noise():
     assert np.mean(clean != y) == pytest.approx(0.3, abs=0.06)
     with pytest.raises(ValueError, match="must leave a test set"):
         kreg.data.digits(train_size=1500, validation_size=297)
+
+
+class _Built(Exception):
+    pass
+
+
+def _record_tuner(monkeypatch):
+    from kreg import search
+
+    seen = {}
+
+    def get(name):
+        def build(*args, **kwargs):
+            seen.update(kwargs)
+            raise _Built
+
+        return build
+
+    monkeypatch.setattr(search.tuning, "get", get)
+    return seen
+
+
+def test_deterministic_flag_and_key_reach_the_tuner(tmp_path, monkeypatch):
+    seen = _record_tuner(monkeypatch)
+    path = tmp_path / "d.toml"
+    path.write_text('[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [8]\n')
+    with pytest.raises(_Built):
+        cli.main(["search", str(path), "--logdir", str(tmp_path / "a")])
+    assert seen["deterministic"] is False
+    with pytest.raises(_Built):
+        cli.main(["search", str(path), "--logdir", str(tmp_path / "b"), "--deterministic"])
+    assert seen["deterministic"] is True
+    path.write_text(path.read_text() + "[search]\ndeterministic = true\n")
+    with pytest.raises(_Built):
+        cli.main(["search", str(path), "--logdir", str(tmp_path / "c")])
+    assert seen["deterministic"] is True and seen["seed"] == 0
+
+
+def test_train_prints_a_tensorboard_command_that_works_as_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert cli.main(["train", "--epochs", "1", "--train-size", "100", "--logdir", str(tmp_path)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("See the runs: "))
+    program = line.split(": ", 1)[1].split()[0]
+    assert os.path.isabs(program) and os.access(program, os.X_OK)

@@ -1,5 +1,7 @@
+import errno
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import pytest
 import kreg
 from kreg import cli, experiments
 
-SHIPPED = experiments.list_experiments("experiments")
+SHIPPED = list(experiments.list_experiments())
 TINY = """
 name = "tiny"
 seed = 0
@@ -59,7 +61,7 @@ def test_every_shipped_experiment_runs_one_tiny_trial_and_reports(tmp_path, name
     code = cli.main(["search", name, "--max-trials", "1", "--epochs", "1", "--logdir", str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
-    assert "trial 1 of 1" in out and f"tensorboard --logdir {tmp_path / name / 'tensorboard'}" in out
+    assert "trial 0 (1 of 1)" in out and f"tensorboard --logdir {tmp_path / name / 'tensorboard'}" in out
     assert cli.main(["report", str(tmp_path / name)]) == 0
     for png in ("curves.png", "weights.png", "hyperparameters.png"):
         image = matplotlib.image.imread(tmp_path / name / png)
@@ -113,55 +115,285 @@ def test_existing_experiment_resumes_and_overwrite_stays_inside(tmp_path, capsys
     assert cli.main(["search", experiment, "--logdir", str(tmp_path / "empty"), "--resume"]) == 2
 
 
-@pytest.mark.parametrize("damage", ["truncated oracle", "empty tuner", "missing trial", "missing oracle"])
+def search(experiment, logdir, *flags):
+    return cli.main(["search", str(experiment), "--logdir", str(logdir), *flags])
+
+
+def subprocess_command(experiment, logdir, *flags):
+    return [sys.executable, "-m", "kreg.cli", "search", str(experiment), "--logdir", str(logdir), *flags]
+
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+STATE = {"oracle": "oracle.json", "tuner": "tuner0.json", "trial": "trial_0/trial.json"}
+
+
+@pytest.mark.parametrize("damage", ["truncated oracle", "empty tuner", "missing trial", "missing oracle",
+                                    "{} oracle", "[] oracle", "{} trial", "[] trial", "[] tuner"])
 def test_damaged_state_is_an_error_naming_the_file(tmp_path, damage, capsys):
     experiment = tiny(tmp_path, trials=1, epochs=1)
     logdir = tmp_path / "logs"
-    assert cli.main(["search", experiment, "--logdir", str(logdir)]) == 0
-    project = logdir / "tiny" / "tuner" / "search"
-    target = {"truncated oracle": project / "oracle.json", "empty tuner": project / "tuner0.json",
-              "missing trial": project / "trial_0" / "trial.json",
-              "missing oracle": project / "oracle.json"}[damage]
-    if damage.startswith("missing"):
+    assert search(experiment, logdir) == 0
+    how, what = damage.split()
+    target = logdir / "tiny" / "tuner" / "search" / STATE[what]
+    if how == "missing":
         target.unlink()
     else:
         text = target.read_bytes()
-        target.write_bytes(text[: len(text) // 2] if damage.startswith("truncated") else b"")
+        target.write_bytes({"truncated": text[: len(text) // 2], "empty": b""}.get(how, how.encode()))
     before = files(logdir)
-    assert cli.main(["search", experiment, "--logdir", str(logdir), "--max-trials", "2"]) == 2
-    assert str(target) in capsys.readouterr().err
+    capsys.readouterr()
+    assert search(experiment, logdir, "--max-trials", "2") == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "Traceback" not in err
     assert files(logdir) == before  # nothing overwritten
 
 
-def test_kill_minus_nine_then_resume(tmp_path):
-    experiment = tiny(tmp_path, trials=3, epochs=25)
+def test_a_deleted_trial_folder_is_an_error_not_an_overwrite(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=2, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir) == 0
+    project = logdir / "tiny" / "tuner" / "search"
+    shutil.rmtree(project / "trial_0")
+    before = files(logdir)
+    assert search(experiment, logdir, "--max-trials", "3") == 2
+    assert str(project / "trial_0" / "trial.json") in capsys.readouterr().err
+    assert files(logdir) == before  # trial_1 was not overwritten by a new trial "1"
+
+
+def test_a_damaged_checkpoint_of_the_best_trial_is_an_error_naming_it(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir) == 0
+    checkpoint = logdir / "tiny" / "tuner" / "search" / "trial_0" / "checkpoint.weights.h5"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    capsys.readouterr()
+    assert search(experiment, logdir) == 2
+    err = capsys.readouterr().err
+    assert str(checkpoint) in err and "damaged" in err
+
+
+@pytest.mark.parametrize("name", ["..", "", ".", "/", "sub/dir", "a b"])
+def test_overwrite_never_leaves_the_log_folder(tmp_path, name, capsys):
+    """The issue's reproduction: name = ".." with --overwrite deleted the log folder's parent."""
+    (tmp_path / "p" / "logs").mkdir(parents=True)
+    (tmp_path / "p" / "precious").mkdir()
+    (tmp_path / "p" / "precious" / "data.txt").write_text("keep")
+    path = tmp_path / "dd.toml"
+    path.write_text(f'name = "{name}"\n[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [8]\n')
+    before = files(tmp_path / "p")
+    assert search(path, tmp_path / "p" / "logs", "--overwrite", "--max-trials", "1", "--epochs", "1") == 2
+    assert f"name={name!r}" in capsys.readouterr().err
+    assert files(tmp_path / "p") == before
+
+
+def test_overwrite_deletes_only_a_folder_kreg_made(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    (logdir / "tiny").mkdir(parents=True)
+    (logdir / "tiny" / "thesis.tex").write_text("mine")
+    for flags in ([], ["--overwrite"], ["--resume"]):
+        assert search(experiment, logdir, *flags) == 2
+        assert f"{logdir / 'tiny'} exists and was not made by kreg search" in capsys.readouterr().err
+    assert (logdir / "tiny" / "thesis.tex").read_text() == "mine"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (logdir / "tiny").rename(tmp_path / "moved")
+    (logdir / "tiny").symlink_to(outside)  # a link out of the log folder
+    assert search(experiment, logdir, "--overwrite") == 2
+    assert "must lie directly inside the log folder" in capsys.readouterr().err
+    assert os.listdir(outside) == []
+
+
+def test_one_run_per_folder_and_kill_releases_the_lock(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom kreg import _state\n"
+                               "with _state._locked(sys.argv[1]):\n    print('locked', flush=True)\n"
+                               "    time.sleep(120)", str(logdir / "tiny")], stdout=subprocess.PIPE, text=True, env=ENV)
+    (logdir / "tiny").mkdir(parents=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.time()
+        assert search(experiment, logdir) == 2
+        assert time.time() - started < 30  # refused at once, not after a search
+        assert f"in use by another kreg search (pid {holder.pid})" in capsys.readouterr().err
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert search(experiment, logdir) == 0  # kill -9 released it
+
+
+def test_a_resume_with_other_settings_is_refused_showing_what_changed(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir) == 0
+    before = files(logdir)
+    text = open(experiment).read()
+    open(experiment, "w").write(text.replace("[search]", '[search]\nobjective = "val_loss"'))
+    capsys.readouterr()
+    assert search(experiment, logdir) == 2
+    assert "search.objective: 'val_accuracy' in the folder, 'val_loss' now" in capsys.readouterr().err
+    open(experiment, "w").write(text + "[space.dropout]\nrate = [0.0, 0.5]\n")
+    assert search(experiment, logdir) == 2
+    assert "space.dropout.rate: '(absent)' in the folder, [0.0, 0.5] now" in capsys.readouterr().err
+    open(experiment, "w").write(text)
+    for flags in (["--epochs", "2"], ["--seed", "5"]):
+        assert search(experiment, logdir, *flags) == 2
+    assert files(logdir) == before
+    assert search(experiment, logdir, "--max-trials", "2") == 0  # raising the budget is safe
+    assert "resuming tiny" in capsys.readouterr().out
+    assert sorted(d for d in os.listdir(logdir / "tiny" / "tuner" / "search") if d.startswith("trial_")) == \
+        ["trial_0", "trial_1"]
+    assert search(experiment, logdir, "--max-trials", "2") == 0  # the raised budget is now the record
+    assert search(experiment, logdir, "--epochs", "2", "--overwrite") == 0
+
+
+def trial_states(project):
+    """`{trial_id: (status, inode, mtime)}` of the trial files: a trial run again gets a new file."""
+    out = {}
+    for path in project.glob("trial_*/trial.json"):
+        stat = path.stat()
+        out[path.parent.name] = (json.loads(path.read_text())["status"], stat.st_ino, stat.st_mtime_ns)
+    return out
+
+
+def test_kill_minus_nine_at_many_points_loses_and_reruns_nothing(tmp_path):
+    """Killed at a range of moments, resumed each time: every trial ends finished exactly once.
+
+    Each kill comes a delay after an event: the start, a trial's folder
+    appearing, a trial saved as finished (the moment Keras Tuner still lists it
+    as running), the last one finished (the summary and the baseline).
+    """
+    experiment = tiny(tmp_path, trials=4, epochs=3)
     logdir = tmp_path / "logs"
     project = logdir / "tiny" / "tuner" / "search"
-    command = [sys.executable, "-m", "kreg.cli", "search", experiment, "--logdir", str(logdir)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline:  # kill while trial 1 runs, trial 0 finished
-            trial = project / "trial_0" / "trial.json"
-            if trial.exists() and json.loads(trial.read_text() or "{}").get("status") == "COMPLETED" \
-                    and (project / "trial_1").exists():
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the search never reached its second trial")
-        time.sleep(0.5)
+    command = subprocess_command(experiment, logdir)
+    events = {"start": lambda states: True,
+              **{f"trial_{i} begun": lambda states, i=i: f"trial_{i}" in states for i in range(4)},
+              **{f"trial_{i} finished": lambda states, i=i: states.get(f"trial_{i}", ("",))[0] == "COMPLETED"
+                 for i in range(4)}}
+    kills = [("start", 1.5), ("trial_0 begun", 0.0), ("trial_0 finished", 0.0), ("trial_1 begun", 0.02),
+             ("trial_1 finished", 0.0), ("trial_2 finished", 0.05), ("trial_3 finished", 0.3)]
+    finished, seen = {}, []
+    for event, delay in kills:
+        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not events[event](trial_states(project)) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(delay)
         process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=60)
-    finished = {k: v for k, v in files(project).items() if k.startswith("trial_0")}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        process.wait()
+        now = trial_states(project)
+        seen.append({k: v[0] for k, v in now.items()})
+        assert {k: now[k] for k in finished} == finished, (event, delay)  # nothing finished was touched
+        finished = {k: v for k, v in now.items() if v[0] == "COMPLETED"}
+    assert any(len(s) == 1 and "COMPLETED" in s.values() for s in seen)  # a kill right after a trial's end
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    now = files(project)
-    assert {k: now[k] for k in finished} == finished  # finished work untouched, byte for byte
-    trials = [json.loads(now[k]) for k in now if k.endswith("trial.json")]
-    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2"]
-    assert all(t["status"] == "COMPLETED" for t in trials)
+    now = trial_states(project)
+    assert {k: now[k] for k in finished} == finished
+    assert sorted(now) == ["trial_0", "trial_1", "trial_2", "trial_3"]
+    assert all(v[0] == "COMPLETED" for v in now.values())
+
+
+def test_a_finished_trial_listed_as_running_is_not_run_again(tmp_path):
+    """Keras Tuner saves `oracle.json` while the trial it just ended is still in `ongoing_trials`."""
+    experiment = tiny(tmp_path, trials=2, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir, "--max-trials", "1") == 0
+    project = logdir / "tiny" / "tuner" / "search"
+    oracle = json.loads((project / "oracle.json").read_text())
+    oracle["ongoing_trials"] = {"tuner0": "0"}  # the state a kill right after trial 0's end leaves
+    (project / "oracle.json").write_text(json.dumps(oracle))
+    before = trial_states(project)
+    assert search(experiment, logdir, "--max-trials", "2") == 0
+    after = trial_states(project)
+    assert after["trial_0"] == before["trial_0"] and after["trial_1"][0] == "COMPLETED"
+
+
+def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir) == 0
+    project = logdir / "tiny" / "tuner" / "search"
+    trial = json.loads((project / "trial_0" / "trial.json").read_text())
+    (project / "trial_0" / "trial.json").write_text(json.dumps({**trial, "status": "RUNNING"}))
+    (project / "oracle.json").unlink()  # killed after trial 0 began: no oracle.json yet, nothing finished
+    (project / "tuner0.json").unlink()
+    (logdir / "tiny" / "result.json").unlink()
+    capsys.readouterr()
+    assert search(experiment, logdir) == 0
+    assert "starting tiny" in capsys.readouterr().out
+    assert json.loads((project / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
+
+
+def test_ctrl_c_prints_one_line_and_exits_130_then_resumes(tmp_path):
+    experiment = tiny(tmp_path, trials=2, epochs=15)
+    logdir = tmp_path / "logs"
+    command = subprocess_command(experiment, logdir)
+    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    trial = logdir / "tiny" / "tuner" / "search" / "trial_0" / "trial.json"
+    deadline = time.time() + 120
+    while not (trial.exists() and json.loads(trial.read_text())["status"] == "COMPLETED") and time.time() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("kreg")]
+    assert "Traceback" not in err and len(lines) == 1
+    assert f"every finished trial is kept in {logdir / 'tiny'}" in lines[0] and "resume" in lines[0]
+    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "resuming tiny" in result.stdout
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "/proc"])
+def test_a_logdir_that_cannot_be_a_folder_exits_2_naming_it(tmp_path, where, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    (tmp_path / "file").write_text("x")
+    logdir = {"a file": tmp_path / "file", "under a file": tmp_path / "file" / "logs", "/proc": "/proc/kreg-logs"}[where]
+    assert search(experiment, logdir) == 2
+    err = capsys.readouterr().err
+    assert str(logdir) in err and "Traceback" not in err
+
+
+def test_a_full_disk_exits_2_and_leaves_a_resumable_folder(tmp_path, monkeypatch, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    write = kreg._io.write_bytes
+
+    def full(path, data):
+        if str(path).endswith("result.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, data)
+
+    monkeypatch.setattr(kreg._io, "write_bytes", full)
+    assert search(experiment, logdir) == 2
+    err = capsys.readouterr().err
+    assert "No space left" in err and str(logdir / "tiny" / "result.json") in err and "resume" in err
+    monkeypatch.setattr(kreg._io, "write_bytes", write)
+    assert search(experiment, logdir) == 0
+    assert "resuming tiny" in capsys.readouterr().out
+
+
+def test_trials_are_numbered_alike_in_progress_and_summary(tmp_path, capsys):
+    assert search(tiny(tmp_path, trials=2, epochs=1), tmp_path / "logs") == 0
+    out = capsys.readouterr().out
+    best = json.loads((tmp_path / "logs" / "tiny" / "result.json").read_text())["best_trial"]
+    assert f"best trial {best}:" in out and f"trial {best} score" in out
+    assert "trial 0 (1 of 2)" in out and "trial 1 (2 of 2)" in out
+
+
+def test_printed_commands_work_as_printed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert search(tiny(tmp_path, trials=1, epochs=1), tmp_path / "logs") == 0
+    out = capsys.readouterr().out
+    for line in out.splitlines():
+        if line.startswith(("See it: ", "Report: ")):
+            program = shlex.split(line.split(": ", 1)[1])[0]
+            assert os.path.isabs(program) and os.access(program, os.X_OK), line
+    report = next(line for line in out.splitlines() if line.startswith("Report: ")).split(": ", 1)[1]
+    result = subprocess.run(shlex.split(report), env=ENV, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_distributed_search_on_loopback(tmp_path):
@@ -182,6 +414,44 @@ def test_distributed_search_on_loopback(tmp_path):
     sessions = [d for d in os.listdir(logdir / "tiny" / "tensorboard") if d.isdigit()]
     assert sorted(sessions) == ["0", "1", "2", "3"]
     assert "best trial" in result.stdout
+
+
+def children(pid):
+    """`{KERASTUNER_TUNER_ID: pid}` of the processes `pid` started."""
+    out = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            for child in f.read().split():
+                with open(f"/proc/{child}/environ", "rb") as e:
+                    env = dict(v.split(b"=", 1) for v in e.read().split(b"\0") if b"=" in v)
+                out[env.get(b"KERASTUNER_TUNER_ID", b"").decode()] = int(child)
+    return out
+
+
+def test_a_dead_worker_is_reported_and_the_others_finish(tmp_path):
+    """`kill -9` of a worker mid-trial: reported, its trial run by the other worker, the launcher ends."""
+    experiment = tiny(tmp_path, trials=4, epochs=8)
+    logdir = tmp_path / "logs"
+    project = logdir / "tiny" / "tuner" / "search"
+    launcher = subprocess.Popen(subprocess_command(experiment, logdir, "--workers", "2"), env=ENV,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and sum(json.loads(p.read_text())["status"] == "RUNNING"
+                                             for p in project.glob("trial_*/trial.json")) < 2:
+            time.sleep(0.05)  # until both workers run a trial
+        victim = children(launcher.pid)["tuner1"]
+        os.kill(victim, signal.SIGKILL)
+        out, err = launcher.communicate(timeout=300)
+    finally:
+        launcher.kill()
+    assert f"worker tuner1 (pid {victim}) died (killed by signal 9)" in err
+    trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2", "3"]
+    if launcher.returncode == 0:  # the other worker ran the dead one's trial
+        assert all(t["status"] == "COMPLETED" for t in trials) and "best trial" in out
+    else:
+        assert launcher.returncode == 1 and "run the same command again" in err
 
 
 def test_all_trials_failed_exits_3(tmp_path, capsys):

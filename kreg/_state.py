@@ -1,0 +1,199 @@
+"""An experiment's folder `LOGDIR/NAME`: kreg's own, one run at a time, one experiment, sound state.
+
+* `search.json` marks a folder as made by `kreg search` and records the
+  resolved settings of the experiment it holds. `--overwrite` deletes only a
+  folder holding it; a resume with other settings is refused, except a higher
+  `max_trials`.
+* `kreg.lock` is locked with `fcntl.flock` by the run using the folder, and
+  holds its pid; the OS releases the lock when that process ends, `kill -9`
+  included.
+* A resume checks Keras Tuner's state files (readable, of the shape Keras Tuner
+  writes, none missing) and mends what a kill between two of Keras Tuner's
+  writes leaves: a trial's end saved in `oracle.json` but no `tuner0.json` yet
+  (Keras Tuner would start a new search over the old one). A finished trial
+  still listed as running is kreg's tuners' business (`kreg.tuning`). A
+  folder where no trial finished starts afresh.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+
+from kreg import _io
+
+MARKER, LOCK = "search.json", "kreg.lock"
+FINISHED = ("COMPLETED", "FAILED")
+SHAPES = {
+    "oracle": {"ongoing_trials": dict, "start_order": list, "end_order": list, "retry_queue": list},
+    "trial": {"trial_id": str, "status": str, "hyperparameters": dict, "metrics": dict},
+    "tuner": {},
+}
+
+
+class SearchError(ValueError):
+    """Bad input or damaged state: the message says which; `kreg search` exits with 2."""
+
+
+def folder(logdir, name):
+    """`LOGDIR/NAME`, checked: the log folder is a writable folder, the experiment folder directly inside it."""
+    logdir = os.path.abspath(logdir)
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise SearchError(f"--logdir {logdir} is not a folder")
+    try:
+        os.makedirs(logdir, exist_ok=True)
+    except OSError as error:
+        raise SearchError(f"Cannot create the log folder --logdir {logdir}: {error.strerror}") from None
+    if not os.access(logdir, os.W_OK | os.X_OK):
+        raise SearchError(f"Cannot write in the log folder --logdir {logdir}: permission denied")
+    directory = os.path.join(logdir, name)
+    if name in ("", ".", "..") or os.path.dirname(os.path.realpath(directory)) != os.path.realpath(logdir):
+        raise SearchError(f"The experiment folder must lie directly inside the log folder {logdir}. "
+                          f"Received: name={name!r}")
+    return directory
+
+
+def recorded(directory):
+    """The record in `directory`'s marker, or None where the folder is not kreg's."""
+    try:
+        with open(os.path.join(directory, MARKER)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and "settings" in record else None
+
+
+@contextlib.contextmanager
+def claimed(directory, settings, objective, *, resume, overwrite, tuner_file="tuner0.json", shared=False):
+    """Claims `directory` for this run, for the whole block; yields True to resume, False to start afresh.
+
+    `shared`: the folder is already claimed by the process that started this
+    one (a worker of `kreg search --workers`).
+    """
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise SearchError(f"{directory} exists and is not a folder: choose another --logdir or experiment name")
+    mine = os.path.isdir(directory) and recorded(directory) is not None
+    if os.path.isdir(directory) and not mine and set(os.listdir(directory)) - {LOCK}:
+        raise SearchError(f"{directory} exists and was not made by kreg search (it holds no {MARKER} of kreg's): "
+                          f"kreg neither resumes nor deletes it. Choose another --logdir or experiment name.")
+    if resume and not mine:
+        raise SearchError(f"Nothing to resume: {directory} holds no kreg search")
+    if shared:
+        yield mine
+        return
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as error:
+        raise SearchError(f"Cannot create the experiment folder {directory}: {error.strerror}") from None
+    with _locked(directory):
+        resuming = mine and not overwrite and _resumable(directory, settings, tuner_file)
+        if not resuming:
+            _clear(directory)
+            _io.write_json(os.path.join(directory, MARKER),
+                           {"made_by": "kreg search", "settings": settings, "objective": objective})
+        yield resuming
+
+
+@contextlib.contextmanager
+def _locked(directory):
+    path = os.path.join(directory, LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise SearchError(f"{directory} is in use by another kreg search (pid {holder}): one run per "
+                              f"experiment folder at a time. Wait for it to end, or stop it.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so that no two runs ever lock two different files
+
+
+def _clear(directory):
+    """Deletes everything in kreg's own `directory` but its lock and its marker."""
+    for entry in os.listdir(directory):
+        path = os.path.join(directory, entry)
+        if entry in (LOCK, MARKER):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+
+def _resumable(directory, settings, tuner_file):
+    """True where some trial finished (then the settings must agree and the state be sound); False: start afresh."""
+    project = os.path.join(directory, "tuner", "search")
+    oracle_path = os.path.join(project, "oracle.json")
+    trials = {}
+    if os.path.isdir(project):
+        for entry in sorted(os.listdir(project)):
+            path = os.path.join(project, entry, "trial.json")
+            if entry.startswith("trial_") and os.path.exists(path):
+                trial = read(path, "trial")
+                trials[trial["trial_id"]] = trial
+    oracle = read(oracle_path, "oracle") if os.path.exists(oracle_path) else None
+    if not (oracle and oracle["end_order"]) and not any(t["status"] in FINISHED for t in trials.values()):
+        return False  # nothing finished: nothing to keep
+    raised = _same_settings(directory, settings)
+    if oracle is None:
+        read(oracle_path, "oracle")  # the error naming it
+    for trial_id in oracle["start_order"]:
+        if trial_id not in trials:
+            read(os.path.join(project, f"trial_{trial_id}", "trial.json"), "trial")
+    for entry in os.listdir(project):
+        if entry.endswith(".json") and entry != "oracle.json":
+            read(os.path.join(project, entry), "tuner")
+    if not os.path.exists(os.path.join(project, tuner_file)):
+        _io.write_json(os.path.join(project, tuner_file), {})  # Keras Tuner's tuners keep no state of their own
+    if raised:
+        _io.write_json(os.path.join(directory, MARKER), {**recorded(directory), "settings": settings})
+    return True
+
+
+def read(path, kind):
+    """A state file's JSON, checked against the shape Keras Tuner writes; a `SearchError` naming it otherwise."""
+    advice = "Nothing was changed; use --overwrite to start this experiment again."
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise SearchError(f"Cannot resume: state file {path} is missing. {advice}") from None
+    except (OSError, ValueError) as error:
+        raise SearchError(f"Cannot resume: state file {path} is damaged ({error}). {advice}") from None
+    shape = SHAPES[kind]
+    if not isinstance(value, dict) or any(not isinstance(value.get(k), t) for k, t in shape.items()):
+        expected = ", ".join(f"`{k}` ({t.__name__})" for k, t in shape.items()) or "a JSON object"
+        raise SearchError(f"Cannot resume: state file {path} is not a Keras Tuner {kind} file (expected "
+                          f"{'a JSON object with ' if shape else ''}{expected}; found {json.dumps(value)[:80]}). "
+                          f"{advice}")
+    return value
+
+
+def _same_settings(directory, settings):
+    """Refuses a resume under other settings; True where the one change is a higher `max_trials`."""
+    record = recorded(directory)
+    old = dict(_flat(record["settings"]))
+    new = dict(_flat(settings))
+    changed = [(key, old.get(key, "(absent)"), new.get(key, "(absent)")) for key in sorted(old.keys() | new.keys())
+               if old.get(key, "(absent)") != new.get(key, "(absent)")]
+    raised = [("search.max_trials", a, b) for a, b in [(old.get("search.max_trials"), new.get("search.max_trials"))]
+              if isinstance(a, int) and isinstance(b, int) and b > a]
+    if changed and changed != raised:
+        lines = "\n".join(f"  {key}: {a!r} in the folder, {b!r} now" for key, a, b in changed)
+        raise SearchError(f"Cannot resume {directory}: it holds a search with other settings:\n{lines}\nResuming "
+                          f"would mix two experiments (only raising max_trials is allowed). Use --overwrite to start "
+                          f"this experiment again, or give it another name.")
+    return bool(changed)
+
+
+def _flat(table, prefix=""):
+    for key, value in table.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

@@ -1,0 +1,76 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kreg import cli, experiments
+
+BASE = '[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [8]\n'
+
+
+def write(tmp_path, text, name="e.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("key, value", [("max_trials", 0), ("max_trials", -3), ("epochs", 0), ("batch_size", 0),
+                                        ("max_epochs", 0), ("warmup_epochs", 0), ("min_trials", -1)])
+def test_budgets_are_checked_when_the_file_is_read(tmp_path, key, value):
+    path = write(tmp_path, BASE + f"[search]\n{key} = {value}\n")
+    with pytest.raises(ValueError, match=rf"`search.{key}` must be an int >= 1. Received: {key}={value}"):
+        experiments.load(path)
+
+
+def test_command_line_budgets_are_checked_too(tmp_path):
+    with pytest.raises(ValueError, match="`search.epochs` must be an int >= 1. Received: epochs=0"):
+        experiments.load(write(tmp_path, BASE), epochs=0)
+    with pytest.raises(ValueError, match="`seed` must be an int >= 0. Received: seed=-1"):
+        experiments.load(write(tmp_path, BASE), seed=-1)
+
+
+def test_the_objective_must_be_a_reported_metric_before_any_training(tmp_path, capsys):
+    path = write(tmp_path, BASE + '[search]\nobjective = "val_acc"\n')
+    assert cli.main(["search", path, "--logdir", str(tmp_path / "logs")]) == 2
+    err = capsys.readouterr().err
+    assert "`search.objective` must be a metric the model reports" in err and "Did you mean `val_accuracy`?" in err
+    assert not (tmp_path / "logs").exists()  # refused before any folder, data or trial
+    for objective in experiments.OBJECTIVES:
+        assert experiments.load(write(tmp_path, BASE + f'[search]\nobjective = "{objective}"\n'))
+
+
+def test_unknown_tuner_is_refused_at_load_time(tmp_path):
+    with pytest.raises(ValueError, match=r"`search.tuner` must be one of .*Received: tuner='randm'"):
+        experiments.load(write(tmp_path, BASE + '[search]\ntuner = "randm"\n'))
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "/", "/etc", "a/b", "a b", "-x", ".hidden", "x" * 101])
+def test_names_are_plain(tmp_path, name):
+    with pytest.raises(ValueError, match="`name` must be a plain name"):
+        experiments.load(write(tmp_path, f"name = {name!r}\n" + BASE))
+
+
+def test_defaults_are_resolved_and_flags_override(tmp_path):
+    table = experiments.load(write(tmp_path, BASE), max_trials=3, seed=4, deterministic=True, epochs=None)
+    assert table["name"] == "e" and table["seed"] == 4
+    assert table["search"] == {**experiments.SEARCH_DEFAULTS, "max_trials": 3, "deterministic": True,
+                               "max_epochs": experiments.SEARCH_DEFAULTS["epochs"]}
+
+
+def test_shipped_experiments_are_found_outside_the_repository(tmp_path):
+    code = "from kreg import cli; cli.main(['list'])"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120).stdout
+    assert {"digits", "dropout_scaling", "sparsity", "cnn_augment"} <= {line.split()[0] for line in out.splitlines()}
+
+
+def test_a_file_in_the_working_directory_overrides_the_shipped(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "experiments").mkdir()
+    write(tmp_path / "experiments", 'description = "my own digits"\n' + BASE, "digits.toml")
+    assert experiments.find("digits") == os.path.join("experiments", "digits.toml")
+    assert experiments.find("sparsity").startswith(experiments.SHIPPED)
+    assert cli.main(["list"]) == 0
+    assert "my own digits" in capsys.readouterr().out

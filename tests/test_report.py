@@ -1,0 +1,37 @@
+import json
+import warnings
+
+import matplotlib.image
+import numpy as np
+
+from kreg import cli, report
+
+
+def test_a_search_with_no_finished_trial_reports_without_warnings(tmp_path, capsys):
+    folder = tmp_path / "exp"
+    (folder / "tuner" / "search" / "trial_0").mkdir(parents=True)
+    (folder / "search.json").write_text(json.dumps({"objective": {"name": "val_accuracy", "direction": "max"}}))
+    trial = {"trial_id": "0", "status": "FAILED", "hyperparameters": {"values": {"regularizer": "l2"}},
+             "metrics": {}, "score": None}
+    (folder / "tuner" / "search" / "trial_0" / "trial.json").write_text(json.dumps(trial))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "No artists with labels found to put in legend" included
+        written = report.make(str(folder))
+    assert "1 trials, 0 completed" in (folder / "report.md").read_text()
+    for path in written[:3]:
+        image = matplotlib.image.imread(path)
+        assert image.shape[0] > 50 and image[..., :3].min() < 0.5  # some text drawn, not a blank page
+
+
+def test_the_best_trial_is_not_drawn_twice_nor_hidden(tmp_path):
+    toml = tmp_path / "t.toml"
+    toml.write_text('name = "t"\n[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [16]\n'
+                    '[search]\nmax_trials = 3\nepochs = 1\n[space.regularizer]\nchoices = ["none", "l2"]\n')
+    assert cli.main(["search", str(toml), "--logdir", str(tmp_path / "logs")]) == 0
+    with np.load(tmp_path / "logs" / "t" / "weights.npz") as weights:
+        others = [k for k in weights.files if k != "best"]
+        assert "baseline" in others
+        assert not any(np.array_equal(weights["best"], weights[k]) for k in others)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(report.make(str(tmp_path / "logs" / "t"))) == 4
