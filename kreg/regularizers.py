@@ -35,35 +35,23 @@ def _strength(name):
     Setting it (`regularizer.l2 = 0.1`, or `kreg.callbacks.RegularizationSchedule`)
     changes the penalty in an already compiled train step: no rebuild, no retrace.
     """
-
-    def get(self):
-        return self._values[name]
-
-    def set(self, value):
-        self._values[name] = v.non_negative_float(type(self).__name__, name, value)
-        self._variables[name].assign(self._values[name])
-
-    return property(get, set, doc=f"The strength `{name}`, a float >= 0; may be set between epochs.")
+    return _ops.scalar_property(name, lambda self, value: v.non_negative_float(type(self).__name__, name, value))
 
 
 class _Penalty(keras.regularizers.Regularizer):
-    """Shared plumbing: validated strengths held as float32 variables."""
+    """Shared plumbing: validated strengths held as `kreg._ops.Scalar`s."""
 
     strengths = ()
 
     def _init_strengths(self, num_examples=None, **values):
         owner = type(self).__name__
-        self._values, self._variables = {}, {}
         for name, value in values.items():
-            self._values[name] = v.non_negative_float(owner, name, value)
-            self._variables[name] = keras.Variable(
-                self._values[name], dtype="float32", trainable=False, autocast=False, name=name
-            )
+            setattr(self, "_" + name, _ops.Scalar(name, v.non_negative_float(owner, name, value)))
         self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
 
     def _coefficient(self, name, dtype):
         """`λ` in Keras's convention, `λ / (2 n)` in the literature's, as a `dtype` scalar."""
-        strength = ops.cast(self._variables[name], dtype)
+        strength = ops.cast(getattr(self, "_" + name).variable, dtype)
         return strength if self.num_examples is None else strength / (2.0 * self.num_examples)
 
 
