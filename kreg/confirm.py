@@ -21,6 +21,7 @@ done, so a killed confirmation resumes without redoing a finished seed; a
 damaged file is an error that names it.
 """
 
+import io
 import json
 import math
 import os
@@ -165,3 +166,47 @@ def compare(candidate, baseline, *, confidence=0.95):
 
 def _std(values):
     return float(values.std(ddof=1)) if values.size > 1 else math.nan
+
+
+def interval(values, *, confidence=0.95):
+    """`(mean, low, high)`: the mean of per-seed values and its t-interval (NaN bounds with one value)."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf((1 + confidence) / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size))
+    return mean, mean - half, mean + half
+
+
+def plot(columns, path, *, metric="test accuracy"):
+    """A PNG at `path`: each column's per-seed values as points, its mean with the 95% t-interval as a bar.
+
+    Args:
+        columns: `[(label, [value per seed])]`, drawn left to right.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(1.9 * len(columns) + 1.5, 3.6))
+    for i, (label, values) in enumerate(columns):
+        offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+        ax.scatter(i + np.asarray(offsets), values, s=18, color="0.45", zorder=3,
+                   label="one seed" if i == 0 else None)
+        mean, low, high = interval(values)
+        if math.isfinite(low):
+            ax.errorbar(i + 0.3, mean, yerr=[[mean - low], [high - mean]], fmt="o", color="C0", capsize=4,
+                        label="mean, 95% CI" if i == 0 else None)
+        else:
+            ax.plot(i + 0.3, mean, "o", color="C0", label="mean" if i == 0 else None)
+    ax.set_xticks(range(len(columns)), [label for label, _ in columns], fontsize=8)
+    ax.set_xlim(-0.5, len(columns) - 0.3)
+    ax.set_ylabel(metric)
+    ax.set_title(f"Confirmation over {max(len(v) for _, v in columns)} seeds", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    _io.write_bytes(path, buffer.getvalue())

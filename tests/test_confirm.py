@@ -105,3 +105,13 @@ def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path, after):
         {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0},
          "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0}})
     assert not {f"{arm}-seed{seed}.json" for arm, seed in redone} & done
+
+
+def test_interval_and_the_plot(tmp_path):
+    mean, low, high = confirm.interval([0.8, 0.9, 1.0])
+    assert mean == pytest.approx(0.9) and high - mean == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3))
+    assert math.isnan(confirm.interval([0.5])[1])
+    path = tmp_path / "confirm.png"
+    confirm.plot([("(a) baseline", [0.7, 0.72, 0.71]), ("(c) best", [0.9, 0.91, 0.93])], path)
+    image = __import__("matplotlib.image", fromlist=["imread"]).imread(path)
+    assert image.shape[0] > 100 and image.shape[1] > 200
