@@ -10,7 +10,9 @@
 * A resume checks Keras Tuner's state files (readable, of the shape Keras Tuner
   writes, none missing) and mends what a kill between two of Keras Tuner's
   writes leaves: a trial's end saved in `oracle.json` but no `tuner0.json` yet
-  (Keras Tuner would start a new search over the old one). A finished trial
+  (Keras Tuner would start a new search over the old one); a trial saved as
+  begun in its `trial.json` but not yet in `oracle.json` (Keras Tuner would
+  count it and never run it: it is queued again). A finished trial
   still listed as running is kreg's tuners' business (`kreg.tuning`). A
   folder where no trial finished starts afresh.
 """
@@ -148,6 +150,12 @@ def _resumable(directory, settings, tuner_file):
     for entry in os.listdir(project):
         if entry.endswith(".json") and entry != "oracle.json":
             read(os.path.join(project, entry), "tuner")
+    orphans = [t for t in trials if trials[t]["status"] not in FINISHED and t not in oracle["retry_queue"]
+               and t not in oracle["ongoing_trials"].values()]
+    if orphans:  # saved when they began, killed before `oracle.json` listed them: run them again
+        oracle["retry_queue"] += orphans
+        oracle["start_order"] += [t for t in orphans if t not in oracle["start_order"]]
+        _io.write_json(oracle_path, oracle)
     if not os.path.exists(os.path.join(project, tuner_file)):
         _io.write_json(os.path.join(project, tuner_file), {})  # Keras Tuner's tuners keep no state of their own
     if raised:

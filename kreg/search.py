@@ -91,6 +91,8 @@ def run(path, *, max_trials=None, epochs=None, logdir="logs", seed=None, resume=
         return INTERRUPTED
     except OSError as error:
         raise SearchError(_os_message(error, directory)) from None
+    except _DiskFull as error:
+        raise SearchError(_os_message(error.__cause__, directory)) from None
     finally:
         signal.signal(signal.SIGINT, previous)
         _interrupted.clear()
@@ -125,6 +127,25 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+class _DiskFull(kt.errors.FatalError):
+    """A full disk met while a trial trains: it stops the search (Keras Tuner would fail the trial and go on)."""
+
+
+def _stop_on_full_disk(hypermodel):
+    fit = hypermodel.fit
+
+    def checked(*args, **kwargs):
+        try:
+            return fit(*args, **kwargs)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _DiskFull(str(error)) from error
+            raise
+
+    hypermodel.fit = checked
+    return hypermodel
+
+
 def _os_message(error, directory):
     where = f" ({error.filename})" if error.filename else ""
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -138,7 +159,7 @@ def _search(experiment, objective, data, directory, role, resuming):
     search = experiment["search"]
     max_trials, epochs = search["max_trials"], search["epochs"]
     num_classes = int(max(y.max(), yv.max(), yt.max()) + 1)
-    hypermodel = experiments.hypermodel(experiment, x.shape[1:], num_classes, len(x))
+    hypermodel = _stop_on_full_disk(experiments.hypermodel(experiment, x.shape[1:], num_classes, len(x)))
     name = search["tuner"]
     budget = {"max_epochs": search["max_epochs"]} if name == "hyperband" else {"max_trials": max_trials}
     pruning = tuning.MedianPruning(search["warmup_epochs"], search["min_trials"]) if search["pruning"] else None

@@ -327,6 +327,38 @@ def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, capsy
     assert json.loads((project / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
 
 
+def test_a_trial_begun_but_not_yet_in_the_oracle_is_run(tmp_path):
+    """A kill between Keras Tuner's writes of a new `trial.json` and of `oracle.json`: the trial runs on resume."""
+    experiment = tiny(tmp_path, trials=2, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir, "--max-trials", "1") == 0
+    project = logdir / "tiny" / "tuner" / "search"
+    trial = json.loads((project / "trial_0" / "trial.json").read_text())
+    (project / "trial_1").mkdir()
+    (project / "trial_1" / "trial.json").write_text(json.dumps({**trial, "trial_id": "1", "status": "RUNNING",
+                                                                "metrics": {"metrics": {}}, "score": None}))
+    assert search(experiment, logdir, "--max-trials", "2") == 0
+    assert json.loads((project / "trial_1" / "trial.json").read_text())["status"] == "COMPLETED"
+
+
+def test_a_full_disk_while_training_stops_the_search_without_failing_the_trial(tmp_path, monkeypatch, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    fit = kreg.tuning.RegularizedMLP.fit
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "checkpoint.weights.h5")
+
+    monkeypatch.setattr(kreg.tuning.RegularizedMLP, "fit", full)
+    assert search(experiment, logdir) == 2
+    assert "No space left on the device" in capsys.readouterr().err
+    trial = logdir / "tiny" / "tuner" / "search" / "trial_0" / "trial.json"
+    assert json.loads(trial.read_text())["status"] == "RUNNING"  # not FAILED: run again on resume
+    monkeypatch.setattr(kreg.tuning.RegularizedMLP, "fit", fit)
+    assert search(experiment, logdir) == 0
+    assert json.loads(trial.read_text())["status"] == "COMPLETED"
+
+
 def test_ctrl_c_prints_one_line_and_exits_130_then_resumes(tmp_path):
     experiment = tiny(tmp_path, trials=2, epochs=15)
     logdir = tmp_path / "logs"
