@@ -118,8 +118,8 @@ class Dropout(_ops.ScalarState, keras.layers.Layer):
         if not training:
             return inputs * keep if self.scaling == "test_time" else inputs
         mask = keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
-        kept = inputs * (1 / keep) if self.scaling == "inverted" else inputs
-        return ops.where(mask, kept, ops.cast(0, inputs.dtype))
+        dropped = ops.where(mask, inputs, ops.cast(0, inputs.dtype))
+        return dropped * (1 / keep) if self.scaling == "inverted" else dropped
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)
