@@ -251,3 +251,18 @@ def test_callbacks_with_a_tensorboard_survive_deepcopy_after_a_fit(tmp_path):
     model.fit(X, Y, epochs=1, validation_data=(X, Y), verbose=0, callbacks=[*copies, copies[0].tensorboard])
     assert "fit/summary" in EventAccumulator_tags(tmp_path / "second" / "train")
     assert copy.deepcopy(ours[0]).tensorboard.log_dir == str(tmp_path / "first")
+
+
+def test_a_scheduled_magnitude_changes_what_the_compiled_step_computes():
+    # As for the dropout rate: the magnitude is state the (on JAX, stateless) train step reads.
+    # Zero inputs, Gaussian noise of std s, a fixed all-ones Dense: the training loss (mse against 0) is 16 s**2.
+    model = keras.Sequential([keras.Input((16,)), kreg.augment.GaussianNoise(1.0, seed=0),
+                              keras.layers.Dense(1, kernel_initializer="ones", use_bias=False)])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    schedule = RegularizationSchedule(augment_scale=Schedule("linear", 0.0, 1.0, epochs=3))
+    history = model.fit(np.zeros((512, 16), "float32"), np.zeros((512, 1)), batch_size=128, epochs=3, verbose=0,
+                        callbacks=[schedule]).history
+    # 512 draws of a chi-square(1) times 16 s**2 per epoch: relative standard error sqrt(2 / 512) = 0.0625;
+    # tolerance 0.25 (4 of them).
+    assert history["loss"][0] == 0.0
+    np.testing.assert_allclose(history["loss"][1:], [16 * 0.25, 16 * 1.0], rtol=0.25)
