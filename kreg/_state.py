@@ -63,7 +63,8 @@ def recorded(directory):
             record = json.load(f)
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) and "settings" in record else None
+    # kreg 0.1's first searches recorded the experiment (no resolved settings) in the same file.
+    return record if isinstance(record, dict) and ("settings" in record or "experiment" in record) else None
 
 
 @contextlib.contextmanager
@@ -185,6 +186,9 @@ def read(path, kind):
 def _same_settings(directory, settings):
     """Refuses a resume under other settings; True where the one change is a higher `max_trials`."""
     record = recorded(directory)
+    if "settings" not in record:
+        raise SearchError(f"Cannot resume {directory}: it records no settings (an earlier kreg made it), so kreg "
+                          f"cannot tell whether it holds this experiment. Use --overwrite to start it again.")
     old = dict(_flat(record["settings"]))
     new = dict(_flat(settings))
     changed = [(key, old.get(key, "(absent)"), new.get(key, "(absent)")) for key in sorted(old.keys() | new.keys())

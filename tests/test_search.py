@@ -204,6 +204,18 @@ def test_overwrite_deletes_only_a_folder_kreg_made(tmp_path, capsys):
     assert os.listdir(outside) == []
 
 
+def test_a_folder_of_an_earlier_kreg_is_not_resumed_blindly(tmp_path, capsys):
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    assert search(experiment, logdir) == 0
+    marker = logdir / "tiny" / "search.json"
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps({"experiment": record["settings"], "objective": record["objective"]}))
+    assert search(experiment, logdir) == 2
+    assert "records no settings" in capsys.readouterr().err
+    assert search(experiment, logdir, "--overwrite") == 0
+
+
 def test_one_run_per_folder_and_kill_releases_the_lock(tmp_path, capsys):
     experiment = tiny(tmp_path, trials=1, epochs=1)
     logdir = tmp_path / "logs"
