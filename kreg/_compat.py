@@ -56,3 +56,14 @@ def built_variables(optimizer):
     Keras 3.15.1: `BaseOptimizer._trainable_variables`.
     """
     return optimizer._trainable_variables
+
+
+def held_by_jax_trainer(variable):
+    """Whether JAX's `fit`/`evaluate`/`predict` holds `variable`'s value in its own state right now.
+
+    Keras 3.15.1: the JAX trainer reads every model variable into the state its
+    stateless step threads through at the start of an epoch, empties the
+    variable (`_value = None`, `_purge_model_variables`) and writes the state
+    back at the end (`jax_state_sync`), over anything assigned in between.
+    """
+    return getattr(variable, "_value", True) is None

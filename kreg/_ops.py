@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kreg import _compat
+
 
 def penalty_input(x):
     """Casts half-precision input to float32 so sums of squares cannot overflow.
@@ -78,6 +80,12 @@ class Scalar:
         self.variable = keras.Variable(value, dtype="float32", trainable=False, autocast=False, name=name)
 
     def assign(self, value):
+        if _compat.held_by_jax_trainer(self.variable):
+            raise RuntimeError(
+                f"`{self.variable.name}` cannot change inside an epoch on the JAX backend: the train step holds "
+                f"it until the epoch ends and would then restore the old value. Change it between epochs "
+                f"(`on_epoch_begin`, as kreg.callbacks.RegularizationSchedule does). Received: {value!r}"
+            )
         self.value = value
         self.variable.assign(value)
 

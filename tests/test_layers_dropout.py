@@ -173,3 +173,26 @@ def test_mixed_float16(mixed_float16):
     history = model.fit(np.ones((32, 8)), np.ones((32, 1)), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
     assert model.layers[1].compute_dtype == "float16"
+
+
+def test_a_rate_set_inside_a_jax_epoch_is_an_error_not_a_silent_revert():
+    # On JAX the train step holds every variable during an epoch and writes its own copy back at the end:
+    # a rate set then would be reverted while `.rate` kept the new value.
+    layer = Dropout(0.5, seed=0)
+    model = keras.Sequential([keras.Input((8,)), layer, keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    errors = []
+
+    def set_rate(batch, logs):
+        try:
+            layer.rate = 0.1
+        except RuntimeError as error:
+            errors.append(str(error))
+
+    model.fit(np.ones((32, 8)), np.zeros((32, 1)), batch_size=16, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=set_rate)])
+    if keras.backend.backend() == "jax":
+        assert errors and "between epochs" in errors[0] and layer.rate == 0.5
+    else:  # TensorFlow reads the variable itself at every step: a change inside an epoch takes effect
+        assert not errors and layer.rate == 0.1
+    assert float(keras.ops.convert_to_numpy(layer._rate.variable)) == pytest.approx(layer.rate)
