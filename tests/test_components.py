@@ -279,3 +279,12 @@ def test_layer_in_a_tf_data_pipeline(name, cls, kwargs):
     batches = [b.numpy() for b in ds]
     assert [b.shape for b in batches] == [(16, 6, 6, 3)] * 2
     assert not np.allclose(np.concatenate(batches), IMAGES)
+
+
+def test_mixup_cutmix_state_is_that_of_kerass_mixup():
+    # Two inputs (images and labels), so not a row of LAYERS; the same state checks, against keras.layers.MixUp.
+    layer, theirs = augment.MixUpCutMix(cutmix_alpha=1.0, num_classes=3, seed=0), keras.layers.MixUp()
+    images, labels = layer(IMAGES, np.arange(32) % 3, training=True)
+    assert images.shape == IMAGES.shape and labels.shape == (32, 3)
+    assert len(layer.weights) == len(theirs.weights) == 0 and layer.built
+    assert seed_states(layer) and layer.supports_masking == theirs.supports_masking
