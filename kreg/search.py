@@ -304,22 +304,29 @@ def _supervise(chief, workers, dead_file, directory):
         for tuner_id, process in workers.items():
             if process.poll() not in (None, 0) and tuner_id not in dead:
                 dead[tuner_id] = process.returncode
-                how = f"killed by signal {-process.returncode}" if process.returncode < 0 \
-                    else f"exit code {process.returncode}"
-                print(f"kreg: worker {tuner_id} (pid {process.pid}) died ({how}); its running trial goes back to "
-                      f"the queue", file=sys.stderr, flush=True)
+                print(f"kreg: worker {tuner_id} (pid {process.pid}) died ({_how(process.returncode)}); its running "
+                      f"trial goes back to the queue", file=sys.stderr, flush=True)
                 _io.write_json(dead_file, sorted(dead))
         if len(dead) == len(workers):
             print(f"kreg: every worker died, so the search stopped; finished trials are kept in {directory}. Run "
                   f"the same command again to resume.", file=sys.stderr)
             return 1
         time.sleep(0.2)
-    left = _state.read(os.path.join(directory, "tuner", "search", "oracle.json"), "oracle")["retry_queue"]
-    if dead and left:
+    if chief.returncode < 0:
+        print(f"kreg: the chief (pid {chief.pid}) died ({_how(chief.returncode)}); finished trials are kept in "
+              f"{directory}. Run the same command again to resume.", file=sys.stderr)
+        return 1
+    left = _state.read(os.path.join(directory, "tuner", "search", "oracle.json"), "oracle")["retry_queue"] \
+        if dead and chief.returncode == 0 else []
+    if left:
         print(f"kreg: trials {', '.join(left)} of the dead workers were not run again; run the same command "
               f"again to run them.", file=sys.stderr)
         return 1
     return chief.returncode
+
+
+def _how(returncode):
+    return f"killed by signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
 
 
 def _drop_dead_workers(oracle, path):

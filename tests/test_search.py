@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import kreg
-from kreg import cli, experiments
+from kreg import cli, experiments, search as kreg_search
 
 SHIPPED = list(experiments.list_experiments())
 TINY = """
@@ -115,6 +115,19 @@ def test_existing_experiment_resumes_and_overwrite_stays_inside(tmp_path, capsys
     assert cli.main(["search", experiment, "--logdir", str(tmp_path / "empty"), "--resume"]) == 2
 
 
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One finished search of `tiny(trials=1, epochs=1)`, made once; `finished` gives each test its own copy."""
+    root = tmp_path_factory.mktemp("searched")
+    assert search(tiny(root, trials=1, epochs=1), root / "logs") == 0
+    return root
+
+
+def finished(tmp_path, searched):
+    shutil.copytree(searched / "logs", tmp_path / "logs", symlinks=True)
+    return tiny(tmp_path, trials=1, epochs=1), tmp_path / "logs"
+
+
 def search(experiment, logdir, *flags):
     return cli.main(["search", str(experiment), "--logdir", str(logdir), *flags])
 
@@ -129,10 +142,8 @@ STATE = {"oracle": "oracle.json", "tuner": "tuner0.json", "trial": "trial_0/tria
 
 @pytest.mark.parametrize("damage", ["truncated oracle", "empty tuner", "missing trial", "missing oracle",
                                     "{} oracle", "[] oracle", "{} trial", "[] trial", "[] tuner"])
-def test_damaged_state_is_an_error_naming_the_file(tmp_path, damage, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir) == 0
+def test_damaged_state_is_an_error_naming_the_file(tmp_path, searched, damage, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     how, what = damage.split()
     target = logdir / "tiny" / "tuner" / "search" / STATE[what]
     if how == "missing":
@@ -160,10 +171,8 @@ def test_a_deleted_trial_folder_is_an_error_not_an_overwrite(tmp_path, capsys):
     assert files(logdir) == before  # trial_1 was not overwritten by a new trial "1"
 
 
-def test_a_damaged_checkpoint_of_the_best_trial_is_an_error_naming_it(tmp_path, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir) == 0
+def test_a_damaged_checkpoint_of_the_best_trial_is_an_error_naming_it(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     checkpoint = logdir / "tiny" / "tuner" / "search" / "trial_0" / "checkpoint.weights.h5"
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     capsys.readouterr()
@@ -204,10 +213,8 @@ def test_overwrite_deletes_only_a_folder_kreg_made(tmp_path, capsys):
     assert os.listdir(outside) == []
 
 
-def test_a_folder_of_an_earlier_kreg_is_not_resumed_blindly(tmp_path, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir) == 0
+def test_a_folder_of_an_earlier_kreg_is_not_resumed_blindly(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     marker = logdir / "tiny" / "search.json"
     record = json.loads(marker.read_text())
     marker.write_text(json.dumps({"experiment": record["settings"], "objective": record["objective"]}))
@@ -235,10 +242,8 @@ def test_one_run_per_folder_and_kill_releases_the_lock(tmp_path, capsys):
     assert search(experiment, logdir) == 0  # kill -9 released it
 
 
-def test_a_resume_with_other_settings_is_refused_showing_what_changed(tmp_path, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir) == 0
+def test_a_resume_with_other_settings_is_refused_showing_what_changed(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     before = files(logdir)
     text = open(experiment).read()
     open(experiment, "w").write(text.replace("[search]", '[search]\nobjective = "val_loss"'))
@@ -323,10 +328,8 @@ def test_a_finished_trial_listed_as_running_is_not_run_again(tmp_path):
     assert after["trial_0"] == before["trial_0"] and after["trial_1"][0] == "COMPLETED"
 
 
-def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir) == 0
+def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     project = logdir / "tiny" / "tuner" / "search"
     trial = json.loads((project / "trial_0" / "trial.json").read_text())
     (project / "trial_0" / "trial.json").write_text(json.dumps({**trial, "status": "RUNNING"}))
@@ -496,6 +499,32 @@ def test_a_dead_worker_is_reported_and_the_others_finish(tmp_path):
         assert all(t["status"] == "COMPLETED" for t in trials) and "best trial" in out
     else:
         assert launcher.returncode == 1 and "run the same command again" in err
+
+
+class FakeProcess:
+    """A `Popen` whose `poll()` returns the given codes in turn (None: still running), then the last one."""
+
+    def __init__(self, *codes, pid=100):
+        self.codes, self.pid, self.returncode = list(codes), pid, None
+
+    def poll(self):
+        self.returncode = self.codes.pop(0) if len(self.codes) > 1 else self.codes[0]
+        return self.returncode
+
+
+def test_the_launcher_stops_when_every_worker_died(tmp_path, capsys):
+    chief = FakeProcess(None)
+    workers = {"tuner0": FakeProcess(None, -9, pid=1), "tuner1": FakeProcess(None, None, 1, pid=2)}
+    assert kreg_search._supervise(chief, workers, str(tmp_path / "dead.json"), str(tmp_path)) == 1
+    err = capsys.readouterr().err
+    assert "worker tuner0 (pid 1) died (killed by signal 9)" in err and "worker tuner1 (pid 2) died (exit code 1)" in err
+    assert "every worker died" in err and json.loads((tmp_path / "dead.json").read_text()) == ["tuner0", "tuner1"]
+
+
+def test_the_launcher_reports_a_dead_chief(tmp_path, capsys):
+    workers = {"tuner0": FakeProcess(None)}
+    assert kreg_search._supervise(FakeProcess(None, -9, pid=7), workers, str(tmp_path / "d.json"), str(tmp_path)) == 1
+    assert "the chief (pid 7) died (killed by signal 9)" in capsys.readouterr().err
 
 
 def test_all_trials_failed_exits_3(tmp_path, capsys):
