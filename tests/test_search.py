@@ -100,10 +100,8 @@ def test_npz_and_csv_files(tmp_path):
         kreg.data.load_npz(tmp_path / "half.npz")
 
 
-def test_existing_experiment_resumes_and_overwrite_stays_inside(tmp_path, capsys):
-    experiment = tiny(tmp_path, trials=1, epochs=1)
-    logdir = tmp_path / "logs"
-    assert cli.main(["search", experiment, "--logdir", str(logdir)]) == 0
+def test_existing_experiment_resumes_and_overwrite_stays_inside(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
     (logdir / "keep.txt").write_text("not mine")
     before = files(logdir / "tiny" / "tuner")
     assert cli.main(["search", experiment, "--logdir", str(logdir)]) == 0  # resumes: nothing to do
@@ -375,7 +373,7 @@ def test_a_full_disk_while_training_stops_the_search_without_failing_the_trial(t
 
 
 def test_ctrl_c_prints_one_line_and_exits_130_then_resumes(tmp_path):
-    experiment = tiny(tmp_path, trials=2, epochs=15)
+    experiment = tiny(tmp_path, trials=2, epochs=8)
     logdir = tmp_path / "logs"
     command = subprocess_command(experiment, logdir)
     process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
