@@ -12,6 +12,11 @@ figure is reported as the minimum and the median, and judged by the minimum
 (timings on a shared machine are bimodal).
 
     python benchmarks/bench_dropout.py [--rounds 15]
+    KERAS_BACKEND=jax python benchmarks/bench_dropout.py [--rounds 15]
+
+The dropout calls are compiled as each backend compiles a train step
+(`tf.function`; `jax.jit` of the layer's `stateless_call`); `x*2`, compiled
+alike, is the cost of one pass over the tensor.
 """
 
 import argparse
@@ -19,7 +24,6 @@ import argparse
 import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
 import keras
 import numpy as np
-import tensorflow as tf
 
 import kreg
 from _timing import min_and_median
@@ -46,7 +50,8 @@ def training_step(rounds, steps=20):
         timers[label] = step_timer(model, x, y)
     # Every step timed alone, interleaved: the minimum is the step least disturbed by other load.
     t = min_and_median(timers, rounds * steps)
-    print(f"training step, MLP 64-512-512-10 with 2 dropouts, batch 128, ms/step (min / median): "
+    print(f"training step, MLP 64-512-512-10 with 2 dropouts, batch 128, {keras.backend.backend()}, "
+          f"ms/step (min / median): "
           f"keras {1000 * t['keras'][0]:.2f} / {1000 * t['keras'][1]:.2f}, "
           f"kreg {1000 * t['kreg'][0]:.2f} / {1000 * t['kreg'][1]:.2f}; "
           f"ratio kreg/keras {ratio(t, 'kreg', 'keras')} (target <= 1.05, by the min)")
@@ -64,30 +69,34 @@ def ratio(t, numerator, denominator):
             f"(median {t[numerator][1] / t[denominator][1]:.3f})")
 
 
+def compiled(layer, x):
+    """`layer(x, training=True)` (`layer` None: `x * 2`) compiled as the backend compiles a train step."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if layer is None:
+            double = jax.jit(lambda t: t * 2)
+            return lambda: double(x).block_until_ready()
+        layer(x, training=True)  # built
+        step = jax.jit(lambda state, t: layer.stateless_call([], state, t, training=True)[0])
+        return lambda: step([v.value for v in layer.non_trainable_variables], x).block_until_ready()
+    import tensorflow as tf
+
+    step = tf.function(lambda t: t * 2 if layer is None else layer(t, training=True))
+    return lambda: step(x)
+
+
 def mask_speed(rounds, repeats=10):
-    x = tf.random.normal((2048, 2048))
-    ours = kreg.layers.Dropout(0.3, seed=1)
-    theirs = keras.layers.Dropout(0.3, seed=1)
-
-    @tf.function
-    def keras_dropout(t):
-        return theirs(t, training=True)
-
-    @tf.function
-    def kreg_dropout(t):
-        return ours(t, training=True)
-
-    @tf.function
-    def double(t):
-        return t * 2
-
-    functions = {"keras": keras_dropout, "kreg": kreg_dropout, "x*2": double}
+    x = keras.random.normal((2048, 2048), seed=0)
+    functions = {"keras": compiled(keras.layers.Dropout(0.3, seed=1), x),
+                 "kreg": compiled(kreg.layers.Dropout(0.3, seed=1), x),
+                 "x*2": compiled(None, x)}
     for fn in functions.values():
-        fn(x)
+        fn()
     # Every call timed alone, interleaved: the minimum is the call least disturbed by other load.
-    t = min_and_median({name: (lambda fn=fn: fn(x)) for name, fn in functions.items()}, rounds * repeats)
+    t = min_and_median(functions, rounds * repeats)
     ms = {name: (1000 * low, 1000 * mid) for name, (low, mid) in t.items()}
-    print(f"dropout(0.3) on 2048x2048 float32, training mode, ms (min / median): "
+    print(f"dropout(0.3) on 2048x2048 float32, training mode, {keras.backend.backend()}, ms (min / median): "
           f"keras {ms['keras'][0]:.1f} / {ms['keras'][1]:.1f}, kreg {ms['kreg'][0]:.1f} / {ms['kreg'][1]:.1f}, "
           f"x*2 {ms['x*2'][0]:.1f} / {ms['x*2'][1]:.1f}; keras/kreg {ratio(t, 'keras', 'kreg')} (goal >= 1.5, "
           f"by the min), kreg/(x*2) {ratio(t, 'kreg', 'x*2')}")
