@@ -196,3 +196,15 @@ def test_a_rate_set_inside_a_jax_epoch_is_an_error_not_a_silent_revert():
     else:  # TensorFlow reads the variable itself at every step: a change inside an epoch takes effect
         assert not errors and layer.rate == 0.1
     assert float(keras.ops.convert_to_numpy(layer._rate.variable)) == pytest.approx(layer.rate)
+
+
+def test_odd_sizes_and_a_dynamic_batch():
+    # An odd element count draws one 16-bit half too many; the mask keeps exactly the input's shape.
+    layer = Dropout(0.25, seed=5)
+    out = np.asarray(layer(np.ones((999, 1001), "float32"), training=True))
+    # 999,999 Bernoulli(0.25) draws: standard error 4.3e-4; tolerance 6 of them.
+    assert out.shape == (999, 1001) and (out == 0).mean() == pytest.approx(0.25, abs=0.0026)
+    model = keras.Sequential([keras.Input((7,)), Dropout(0.5, seed=1), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((51, 7)), np.zeros((51, 1)), batch_size=16, verbose=0)  # last batch: 3 x 7
+    assert np.isfinite(history.history["loss"]).all()

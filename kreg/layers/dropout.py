@@ -60,8 +60,9 @@ def keep_mask(shape, rate, seed_generator):
     size = math.prod(shape) if static else ops.prod(shape)
     # A static last axis of 1: TensorFlow's `view` needs one when the batch is dynamic.
     words = keras.random.randint(((size + 1) // 2, 1), -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
-    halves = ops.view(words, "uint16")
-    halves = ops.reshape(halves, shape) if static and size % 2 == 0 else ops.reshape(halves, (-1,))[:size]
+    halves = ops.reshape(ops.view(words, "uint16"), (-1,))
+    if not static or size % 2:
+        halves = halves[:size]  # an odd count draws one half too many
     return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
 
 
