@@ -27,6 +27,7 @@ import math
 import os
 
 import keras
+import keras_tuner as kt
 import numpy as np
 from scipy import stats
 
@@ -210,3 +211,91 @@ def plot(columns, path, *, metric="test accuracy"):
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
     _io.write_bytes(path, buffer.getvalue())
+
+
+# -- a search's confirmation: (a) the unregularized network at its last epoch, (b) with early stopping, (c) the best -----
+LABELS = {"last_epoch": "(a) unregularized, last epoch", "early_stopping": "(b) unregularized, early stopping"}
+_UNREGULARIZED = {"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False, "label_smoothing": 0.0}
+
+
+def unregularized(values):
+    """Whether a trial's hyperparameter values add no regularization at all (early stopping aside)."""
+    if any(values.get(key, off) != off for key, off in _UNREGULARIZED.items()):
+        return False
+    return not any(value is True for key, value in values.items() if key.startswith("augment_"))
+
+
+def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
+           callbacks=(), on_progress=None):
+    """Retrains the unregularized `baseline` and each of `trials` (best first) on `seeds`; compares them.
+
+    Every model is selected as the search selects a trial (its best epoch of
+    `monitor`); the baseline is also evaluated at its last epoch. The test set
+    is used once per retrained model.
+
+    Returns:
+        The confirmation, as `result.json` holds it: `seeds`, `columns` (per
+        column: its label and its per-seed `test_accuracy`, `test_loss`),
+        `comparisons` (`compare` of test accuracy and of test loss: early
+        stopping against the last epoch, and each trial against early stopping
+        and against the last epoch), `winner_unregularized`.
+    """
+    def fitter(fit):
+        return lambda model, x, y, **kwargs: fit(model, x, y, **{**kwargs, "callbacks": [
+            *kwargs["callbacks"], *callbacks]})
+
+    def arm(build, fit, last=False):
+        return lambda seed: retrain(build, fitter(fit), data, seed=seed, epochs=epochs, batch_size=batch_size,
+                                    monitor=monitor, mode=mode, last=last)
+
+    arms = {"baseline": arm(lambda: baseline.build(kt.HyperParameters()), lambda m, x, y, **k: m.fit(x, y, **k),
+                            last=True)}
+    for trial in trials:
+        hp = trial.hyperparameters
+        arms[f"trial_{trial.trial_id}"] = arm(lambda hp=hp: hypermodel.build(hp.copy()),
+                                              lambda m, x, y, hp=hp, **k: hypermodel.fit(hp, m, x, y, **k))
+    results = Confirmation(folder, seeds).run(arms, on_progress)
+    columns = {"last_epoch": [r["last"] for r in results["baseline"]], "early_stopping": results["baseline"]}
+    labels = dict(LABELS)
+    for i, trial in enumerate(trials):
+        key = f"trial_{trial.trial_id}"
+        columns[key] = results[key]
+        labels[key] = f"({chr(ord('c') + i)}) {'best' if i == 0 else 'next'} searched, trial {trial.trial_id}"
+    pairs = [("early_stopping", "last_epoch")] + [(f"trial_{t.trial_id}", other) for t in trials
+                                                  for other in ("early_stopping", "last_epoch")]
+    comparisons = {f"{a} - {b}": {metric: compare([r[metric] for r in columns[a]], [r[metric] for r in columns[b]])
+                                  for metric in ("test_accuracy", "test_loss")} for a, b in pairs}
+    return {"seeds": list(seeds), "selection": f"the first epoch with the best {monitor}",
+            "columns": {key: {"label": labels[key], "test_accuracy": [r["test_accuracy"] for r in rows],
+                              "test_loss": [r["test_loss"] for r in rows]} for key, rows in columns.items()},
+            "comparisons": comparisons, "best_trial": trials[0].trial_id,
+            "winner_unregularized": unregularized(trials[0].hyperparameters.values)}
+
+
+def summary(confirmation):
+    """The printed lines of a confirmation: each column's mean ± sd, and what each step buys, with 95% CIs."""
+    columns, comparisons = confirmation["columns"], confirmation["comparisons"]
+    lines = [f"Confirmed over {len(confirmation['seeds'])} fresh seeds (test accuracy, mean ± sd; each model at "
+             f"{confirmation['selection']}, the baseline also at its last epoch):"]
+    width = max(len(c["label"]) for c in columns.values())
+    for key, column in columns.items():
+        mean, std = np.mean(column["test_accuracy"]), np.std(column["test_accuracy"], ddof=1) if len(
+            column["test_accuracy"]) > 1 else math.nan
+        lines.append(f"  {column['label']:<{width}}  {mean:.4f} ± {std:.4f}")
+    for name, comparison in comparisons.items():
+        a, b = name.split(" - ")
+        if b == "last_epoch" and a != "early_stopping":
+            continue
+        c = comparison["test_accuracy"]
+        lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, 95% CI "
+                     f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}")
+    best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"]["test_accuracy"]
+    if confirmation["winner_unregularized"]:
+        lines.append("  The search's winner uses no regularization: whatever it gains over (a) is early stopping's.")
+    elif not best["ci_low"] > 0:
+        lines.append("  The searched regularization has no confirmed gain beyond early stopping (its interval "
+                     "includes 0 or lies below it).")
+    else:
+        lines.append("  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
+                     "above 0).")
+    return lines

@@ -115,3 +115,43 @@ def test_interval_and_the_plot(tmp_path):
     confirm.plot([("(a) baseline", [0.7, 0.72, 0.71]), ("(c) best", [0.9, 0.91, 0.93])], path)
     image = __import__("matplotlib.image", fromlist=["imread"]).imread(path)
     assert image.shape[0] > 100 and image.shape[1] > 200
+
+
+def test_unregularized_means_no_regularization_at_all():
+    assert confirm.unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
+    assert confirm.unregularized({"regularizer": "none", "augment_flip": False, "schedule": True})
+    assert not confirm.unregularized({"regularizer": "l2", "l2": 1.0})
+    assert not confirm.unregularized({"regularizer": "none", "dropout_rate": 0.1})
+    assert not confirm.unregularized({"augment_flip": True})
+
+
+def test_a_search_is_confirmed_against_both_baselines(tmp_path):
+    from kreg import tuning
+
+    hypermodel = tuning.RegularizedMLP(10, (64,), hidden=(16,), schedule=None,
+                                       regularizer=tuning.RegularizerSpace(["none", "l2"]))
+    baseline = tuning.RegularizedMLP(10, (64,), hidden=(16,), regularizer=None, dropout=None, max_norm=None,
+                                     schedule=None)
+    tuner = tuning.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=0,
+                                directory=str(tmp_path / "t"), project_name="p")
+    (x, y), (xv, yv), _ = DATA
+    tuner.search(x, y, validation_data=(xv, yv), epochs=2, verbose=0)
+    trials = tuner.oracle.get_best_trials(2)
+    out = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,
+                         folder=tmp_path / "confirm", seeds=[5, 6], epochs=3, batch_size=32,
+                         monitor="val_accuracy", mode="max")
+    keys = ["last_epoch", "early_stopping"] + [f"trial_{t.trial_id}" for t in trials]
+    assert list(out["columns"]) == keys
+    assert out["columns"]["early_stopping"]["label"].startswith("(b)")
+    assert out["columns"][keys[2]]["label"] == f"(c) best searched, trial {trials[0].trial_id}"
+    ours = out["comparisons"][f"{keys[2]} - early_stopping"]["test_accuracy"]
+    assert ours["difference"] == pytest.approx(np.mean(out["columns"][keys[2]]["test_accuracy"])
+                                               - np.mean(out["columns"]["early_stopping"]["test_accuracy"]))
+    assert out["winner_unregularized"] == confirm.unregularized(trials[0].hyperparameters.values)
+    assert len(os.listdir(tmp_path / "confirm")) == 2 * 3  # baseline and two trials, two seeds each
+    text = "\n".join(confirm.summary(out))
+    assert "Confirmed over 2 fresh seeds" in text and "(c) - (b)" in text and "(b) - (a)" in text
+    again = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,
+                           folder=tmp_path / "confirm", seeds=[5, 6], epochs=3, batch_size=32,
+                           monitor="val_accuracy", mode="max", on_progress=lambda *a: pytest.fail("re-ran"))
+    assert again == json.loads(json.dumps(out))
