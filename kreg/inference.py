@@ -11,13 +11,14 @@ from kreg import _cloning
 from kreg import _compat
 from kreg import _validation as v
 from kreg import _walk
-from kreg.layers.dropout import Dropout
+from kreg.layers.drop_block import DropBlock
 from kreg.layers.dropout import SCALINGS
+from kreg.layers.dropout import BaseDropout
 from kreg.layers.dropout import quantized_keep
 
-# Layers that sample in `mc_predict`: kreg's Dropout and Keras's dropouts
-# (keras.layers.Dropout covers SpatialDropout1D/2D/3D, its subclasses).
-SAMPLING = (Dropout, keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
+# Layers that sample in `mc_predict`: kreg's dropout family (Dropout, SpatialDropout*D, DropPath, DropBlock) and
+# Keras's dropouts (keras.layers.Dropout covers SpatialDropout1D/2D/3D, its subclasses).
+SAMPLING = (BaseDropout, keras.layers.Dropout, keras.layers.GaussianDropout, keras.layers.AlphaDropout)
 # Layers a dropout's factor passes through unchanged on its way to a kernel.
 _RESHAPING = (keras.layers.Flatten, keras.layers.Reshape)
 
@@ -59,7 +60,8 @@ class _Sampling:
 def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):
     """Monte Carlo dropout: the mean and standard deviation of sampled predictions.
 
-    Only the dropout layers (kreg's `Dropout` and Keras's `Dropout`,
+    Only the dropout layers (kreg's `Dropout`, `SpatialDropout*D`, `DropPath`,
+    `DropBlock`, and Keras's `Dropout`,
     `SpatialDropout*`, `GaussianDropout`, `AlphaDropout`), wherever they are
     (nested models, subclassed models, custom layers), sample; every other
     layer runs in inference mode, so BatchNormalization uses and keeps its
@@ -153,13 +155,25 @@ def _keep(layer):
     return float(quantized_keep(float(layer.rate)))
 
 
+def _scalar_keep(owner, layers):
+    """`layers`, after checking that each one's inference factor is one number (not DropBlock's per position)."""
+    for layer in layers:
+        if isinstance(layer, DropBlock):
+            raise ValueError(f"{owner} cannot move DropBlock layer {layer.name!r}'s factor into a kernel: it differs "
+                             f"by position, and its inverted scaling depends on the mask drawn")
+    return layers
+
+
 def fold_dropout_scaling(model):
-    """An equivalent inference model without kreg's Dropout layers.
+    """An equivalent inference model without kreg's dropout layers.
 
     Each `scaling="test_time"` dropout multiplies its output by `keep` at
     inference; that factor moves into the kernel of the Dense or Conv layer
     that consumes it, `W (keep y) + b = (keep W) y + b`, and the dropout layer
-    is removed (as are inverted ones, the identity at inference). The factor
+    is removed (as are inverted ones, the identity at inference). So are
+    `SpatialDropout*D` and `DropPath` (one factor `keep` too; a DropPath on a
+    residual branch feeds an addition, which raises); a `"test_time"`
+    `DropBlock` raises (its factor differs by position). The factor
     passes through Flatten and Reshape. A dropout followed by anything else
     (an activation, a merge, a model output) raises a ValueError naming it:
     nothing is folded silently into a place where it would be wrong.
@@ -172,15 +186,15 @@ def fold_dropout_scaling(model):
     Returns:
         A new, uncompiled model with the same inference predictions.
     """
-    dropouts = _walk.layers(model, Dropout)
+    dropouts = _walk.layers(model, BaseDropout)
     _walk.check_rebuildable("fold_dropout_scaling", model, dropouts, top_level=True)
-    folded = [layer for layer in dropouts if layer.scaling == "test_time"]
+    folded = _scalar_keep("fold_dropout_scaling", [layer for layer in dropouts if layer.scaling == "test_time"])
     factors = _kernel_factors(model, folded, _keep)
     return _cloning.clone(model, skip={id(layer) for layer in dropouts}, kernel_factors=factors)
 
 
 def convert_dropout_scaling(model, scaling):
-    """The same network with every kreg Dropout layer using `scaling`.
+    """The same network with every kreg dropout layer using `scaling` (DropBlock: a ValueError).
 
     Converting a `"test_time"` dropout to `"inverted"` multiplies the next
     kernel by `keep` (and converting back divides it): `(keep W)(r a / keep)
@@ -196,7 +210,8 @@ def convert_dropout_scaling(model, scaling):
         A new, uncompiled model.
     """
     scaling = v.one_of("convert_dropout_scaling", "scaling", scaling, SCALINGS)
-    changed = [layer for layer in _walk.layers(model, Dropout) if layer.scaling != scaling]
+    changed = _scalar_keep("convert_dropout_scaling",
+                           [layer for layer in _walk.layers(model, BaseDropout) if layer.scaling != scaling])
     _walk.check_rebuildable("convert_dropout_scaling", model, changed, top_level=True)
     power = 1 if scaling == "inverted" else -1
     factors = _kernel_factors(model, changed, lambda layer: _keep(layer) ** power)

@@ -8,7 +8,7 @@ from kreg import _walk
 from kreg import regularizers
 from kreg.augment import Transform
 from kreg.callbacks._base import Callback
-from kreg.layers import Dropout
+from kreg.layers import BaseDropout
 
 KINDS = ("constant", "linear", "cosine")
 _REGULARIZER_SLOTS = ("kernel", "bias", "activity", "depthwise", "pointwise", "embeddings", "recurrent")
@@ -82,12 +82,22 @@ def _check_schedule(name, schedule, high=None):
     return schedule
 
 
+def _check_dropout_layers(value):
+    classes = (BaseDropout,) if value is None else value if isinstance(value, tuple) else (value,)
+    if not classes or not all(isinstance(c, type) and issubclass(c, BaseDropout) for c in classes):
+        raise v.invalid("RegularizationSchedule", "dropout_layers",
+                        "None, a kreg dropout class or a tuple of them", value)
+    return classes
+
+
 class RegularizationSchedule(Callback):
     """Anneals regularization over epochs, without rebuilding or retracing the model.
 
     At the start of each epoch it sets, from its schedules:
 
-    * `dropout_rate`: the rate of every kreg `Dropout` layer (absolute, in [0, 1));
+    * `dropout_rate`: the rate of every layer of kreg's dropout family
+      (`Dropout`, `SpatialDropout*D`, `DropPath`, `DropBlock`; absolute, in
+      [0, 1)), or of those of `dropout_layers`;
     * `penalty_scale`: every kreg regularizer's strengths, as the strengths they
       had when this callback first saw them times the scale (0 to 1 is a
       warm-up of the penalty);
@@ -100,6 +110,10 @@ class RegularizationSchedule(Callback):
     Args:
         dropout_rate, penalty_scale, augment_scale: `None` (leave alone), a
             float (constant) or a `Schedule`.
+        dropout_layers: `None` (every kreg dropout layer) or a kreg dropout
+            class or tuple of them: `dropout_rate` then sets only the layers
+            that are instances (e.g. `kreg.layers.DropBlock`, to ramp DropBlock
+            as its paper does while other dropouts keep their rates).
 
     Example:
 
@@ -109,9 +123,10 @@ class RegularizationSchedule(Callback):
 
     _transient = Callback._transient + ("_bases", "_dropouts", "_penalties", "_transforms")
 
-    def __init__(self, *, dropout_rate=None, penalty_scale=None, augment_scale=None):
+    def __init__(self, *, dropout_rate=None, penalty_scale=None, augment_scale=None, dropout_layers=None):
         super().__init__()
         self.dropout_rate = _check_schedule("dropout_rate", dropout_rate, high=1.0)
+        self.dropout_layers = _check_dropout_layers(dropout_layers)
         self.penalty_scale = _check_schedule("penalty_scale", penalty_scale)
         self.augment_scale = _check_schedule("augment_scale", augment_scale)
         if not (self.dropout_rate or self.penalty_scale or self.augment_scale):
@@ -122,7 +137,7 @@ class RegularizationSchedule(Callback):
         layers = _walk.layers(self.model)
         dropouts, penalties, transforms = [], [], []
         for layer in layers:
-            if isinstance(layer, Dropout):
+            if isinstance(layer, self.dropout_layers):
                 dropouts.append(layer)
             if isinstance(layer, Transform):
                 transforms.append(layer)
@@ -130,7 +145,9 @@ class RegularizationSchedule(Callback):
                 regularizer = getattr(layer, f"{slot}_regularizer", None)
                 if isinstance(regularizer, regularizers._Penalty) and regularizer not in penalties:
                     penalties.append(regularizer)
-        for schedule, found, what in ((self.dropout_rate, dropouts, "kreg Dropout layer"),
+        for schedule, found, what in ((self.dropout_rate, dropouts, "kreg Dropout layer " + (
+            "of the family" if self.dropout_layers == (BaseDropout,) else
+            f"of {[c.__name__ for c in self.dropout_layers]}")),
                                       (self.penalty_scale, penalties, "kreg regularizer"),
                                       (self.augment_scale, transforms, "kreg augmentation layer")):
             if schedule is not None and not found:

@@ -66,8 +66,65 @@ def keep_mask(shape, rate, seed_generator):
     return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
 
 
+class BaseDropout(_ops.ScalarState, keras.layers.Layer):
+    """What kreg's dropout family shares: `rate` (a `Scalar`), `scaling`, `seed`, and the scaled masking.
+
+    A subclass says which elements are kept (`_kept`: a boolean mask that
+    broadcasts to the input; by default `keep_mask` of `_mask_shape(inputs)`)
+    and, where the keep probability is not `quantized_keep(rate)` everywhere,
+    the training scale and inference factor (`_train_scale`, `_keep_factor`).
+    `call` is then, for both scalings:
+
+        training:  where(kept, x, 0) * (train_scale if inverted else 1)
+        inference: x * (keep_factor if test_time else 1)
+
+    `kreg.callbacks.RegularizationSchedule` sets the rate of every layer of
+    this family and `kreg.mc_predict` samples them.
+    """
+
+    def __init__(self, rate, *, scaling="inverted", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self._rate = _ops.Scalar("rate", check_rate(owner, rate))
+        self.scaling = v.one_of(owner, "scaling", scaling, SCALINGS)
+        self.seed = v.seed(owner, seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.supports_masking = True
+        _ops.build_at_init(self)
+
+    rate = _ops.scalar_property("rate", lambda self, value: check_rate(type(self).__name__, value))
+
+    def call(self, inputs, training=False):
+        rate = self._rate.variable
+        if not training:
+            return inputs * self._keep_factor(inputs, rate) if self.scaling == "test_time" else inputs
+        kept = self._kept(inputs, rate)
+        dropped = ops.where(kept, inputs, ops.cast(0, inputs.dtype))
+        return dropped * self._train_scale(inputs, rate, kept) if self.scaling == "inverted" else dropped
+
+    def _kept(self, inputs, rate):
+        return keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
+
+    def _keep_factor(self, inputs, rate):
+        """What inference multiplies by under `"test_time"`: the keep probability."""
+        return ops.cast(quantized_keep(rate), inputs.dtype)
+
+    def _train_scale(self, inputs, rate, kept):
+        """What training multiplies the kept values by under `"inverted"`."""
+        return 1 / self._keep_factor(inputs, rate)
+
+    def _mask_shape(self, inputs):
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "scaling": self.scaling, "seed": self.seed}
+
+
 @keras.saving.register_keras_serializable(package="kreg")
-class Dropout(_ops.ScalarState, keras.layers.Layer):
+class Dropout(BaseDropout):
     """Dropout whose scaling is inverted (Keras's) or at test time (the paper's).
 
     `rate` may be changed between epochs (`layer.rate = 0.3`, or a schedule
@@ -102,25 +159,8 @@ class Dropout(_ops.ScalarState, keras.layers.Layer):
     """
 
     def __init__(self, rate, *, scaling="inverted", noise_shape=None, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        self._rate = _ops.Scalar("rate", check_rate("Dropout", rate))
-        self.scaling = v.one_of("Dropout", "scaling", scaling, SCALINGS)
-        self.noise_shape = _check_noise_shape(noise_shape)
-        self.seed = v.seed("Dropout", seed)
-        self.seed_generator = keras.random.SeedGenerator(self.seed)
-        self.supports_masking = True
-        _ops.build_at_init(self)
-
-    rate = _ops.scalar_property("rate", lambda self, value: check_rate("Dropout", value))
-
-    def call(self, inputs, training=False):
-        rate = self._rate.variable
-        keep = ops.cast(quantized_keep(rate), inputs.dtype)
-        if not training:
-            return inputs * keep if self.scaling == "test_time" else inputs
-        mask = keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
-        dropped = ops.where(mask, inputs, ops.cast(0, inputs.dtype))
-        return dropped * (1 / keep) if self.scaling == "inverted" else dropped
+        super().__init__(rate, scaling=scaling, seed=seed, **kwargs)
+        self.noise_shape = _check_noise_shape(type(self).__name__, noise_shape)
 
     def _mask_shape(self, inputs):
         shape = ops.shape(inputs)
@@ -128,25 +168,16 @@ class Dropout(_ops.ScalarState, keras.layers.Layer):
             return shape
         if len(self.noise_shape) != len(shape):
             raise ValueError(
-                f"Dropout's noise_shape {tuple(self.noise_shape)} has rank {len(self.noise_shape)}, "
+                f"{type(self).__name__}'s noise_shape {tuple(self.noise_shape)} has rank {len(self.noise_shape)}, "
                 f"the input has rank {len(shape)} (shape {inputs.shape})"
             )
         return [d if n is None else n for n, d in zip(self.noise_shape, shape)]
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
-        return {
-            **super().get_config(),
-            "rate": self.rate,
-            "scaling": self.scaling,
-            "noise_shape": self.noise_shape,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "noise_shape": self.noise_shape}
 
 
-def _check_noise_shape(noise_shape):
+def _check_noise_shape(owner, noise_shape):
     if noise_shape is None:
         return None
     if isinstance(noise_shape, (list, tuple)) and noise_shape and all(
@@ -154,4 +185,4 @@ def _check_noise_shape(noise_shape):
         for n in noise_shape
     ):
         return tuple(None if n is None else int(n) for n in noise_shape)
-    raise v.invalid("Dropout", "noise_shape", "None or a tuple of ints >= 1 and None", noise_shape)
+    raise v.invalid(owner, "noise_shape", "None or a tuple of ints >= 1 and None", noise_shape)
