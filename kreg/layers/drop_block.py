@@ -28,6 +28,10 @@ value. The paper's linear schedule of `keep_prob` (from 1 down to its target)
 is `kreg.callbacks.RegularizationSchedule(dropout_rate=Schedule("linear", 0.0,
 rate, epochs=...))`; the rate is a variable, so no retrace.
 
+Centres only where the block fits are those of the paper's reference code
+(tensorflow/tpu `resnet_model.py`); timm's `DropBlock2d` (by default
+`fast=True`) draws centres everywhere and clips blocks at the borders.
+
 References:
     Ghiasi, Lin, Le. DropBlock: A regularization method for convolutional
     networks. NeurIPS 2018.
