@@ -21,6 +21,7 @@ from kreg.layers.dropout import quantized_keep
 
 # (class, extra arguments, one input's shape)
 FAMILY = [
+    (Dropout, {}, (6, 8)),
     (SpatialDropout1D, {}, (6, 8)),
     (SpatialDropout2D, {}, (6, 6, 8)),
     (SpatialDropout3D, {}, (3, 3, 3, 8)),
@@ -64,6 +65,7 @@ def test_seed_zero_is_a_seed(cls, extra, shape):
 
 @pytest.mark.parametrize(("cls", "extra", "shape"), FAMILY, ids=IDS)
 def test_rate_changes_without_retracing(cls, extra, shape, monkeypatch):
+    # Eagerly and compiled on every backend (issue 13: the mask used tf.random and tf.bitcast).
     traces = []
     original = cls.call
 
