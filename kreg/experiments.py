@@ -47,12 +47,15 @@ SCHEMA = {
     "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
                "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
     "space": {
-        "regularizer": {"choices": list, "l1": list, "l2": list, "group_lasso": list, "num_examples": bool},
+        "regularizer": {"choices": list, "l1": list, "l2": list, "group_lasso": list, "weight_decay": list,
+                        "orthogonal": list, "num_examples": bool},
         "dropout": {"rate": list, "step": float, "scalings": list},
         "max_norm": {"max_value": list, "optional": bool},
         "augment": {"transforms": list, "magnitudes": dict},
         "schedule": {"warmup_epochs": int},
+        "label_smoothing": {"smoothing": list, "step": float},
     },
+    "confirm": {"seeds": int, "top": int},
 }
 
 
@@ -76,6 +79,7 @@ def _check(table, schema, where, path):
             raise ValueError(f"{path}: `{where}{key}` must be {names}. Received: {value!r}")
 
 
+CONFIRM_DEFAULTS = {"seeds": 3, "top": 1}
 SEARCH_DEFAULTS = {"tuner": "random", "objective": "val_accuracy", "max_trials": 8, "epochs": 20,
                    "batch_size": 32, "pruning": False, "warmup_epochs": 3, "min_trials": 3, "deterministic": False}
 BUDGETS = ("max_trials", "epochs", "max_epochs", "batch_size", "warmup_epochs", "min_trials")
@@ -87,9 +91,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 def load(path, **overrides):
     """Reads and checks an experiment file; returns its table with every default filled in.
 
-    `overrides` (`max_trials`, `epochs`, `seed`, `deterministic`; None keeps
-    the file's value) are the command line's flags: they replace the file's
-    values before the checks.
+    `overrides` (`max_trials`, `epochs`, `seed`, `deterministic`, `confirm`
+    (the number of seeds); None keeps the file's value) are the command line's
+    flags: they replace the file's values before the checks.
     """
     try:
         with open(path, "rb") as f:
@@ -101,12 +105,17 @@ def load(path, **overrides):
     _check(table, SCHEMA, "", path)
     table.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     table.setdefault("seed", 0)
-    for section in ("data", "model", "search", "space"):
+    for section in ("data", "model", "search", "space", "confirm"):
         table.setdefault(section, {})
     search = table["search"]
     for key, value in overrides.items():
         if value is not None:
-            (table if key == "seed" else search)[key] = value
+            if key == "confirm":
+                table["confirm"]["seeds"] = value
+            else:
+                (table if key == "seed" else search)[key] = value
+    for key, value in CONFIRM_DEFAULTS.items():
+        table["confirm"].setdefault(key, value)
     for key, value in SEARCH_DEFAULTS.items():
         search.setdefault(key, value)
     search.setdefault("max_epochs", search["epochs"])
@@ -125,6 +134,9 @@ def _check_values(table, path):
     for key in BUDGETS:
         if search[key] < 1:
             raise ValueError(f"{path}: `search.{key}` must be an int >= 1. Received: {key}={search[key]!r}")
+    for key, value in table["confirm"].items():
+        if value < 1:
+            raise ValueError(f"{path}: `confirm.{key}` must be an int >= 1. Received: {key}={value!r}")
     if search["tuner"] not in tuning.TUNERS:
         raise ValueError(f"{path}: `search.tuner` must be one of {sorted(tuning.TUNERS)}. "
                          f"Received: tuner={search['tuner']!r}")
@@ -215,6 +227,8 @@ def spaces(experiment, num_examples):
         built["augment"] = tuning.AugmentSpace(**space["augment"], seed=experiment["seed"])
     if "schedule" in space:
         built["schedule"] = tuning.ScheduleSpace(**space["schedule"])
+    if "label_smoothing" in space:
+        built["label_smoothing"] = tuning.LabelSmoothingSpace(**space["label_smoothing"])
     return built
 
 
@@ -223,7 +237,8 @@ def hypermodel(experiment, input_shape, num_classes, num_examples, *, baseline=F
     model = dict(experiment["model"])
     kind = model.pop("kind", "mlp")
     chosen = {} if baseline else spaces(experiment, num_examples)
-    components = {name: chosen.get(name) for name in ("regularizer", "dropout", "max_norm", "augment", "schedule")}
+    components = {name: chosen.get(name) for name in ("regularizer", "dropout", "max_norm", "augment", "schedule",
+                                                       "label_smoothing")}
     if kind == "mlp":
         _only_model(model, {"hidden", "learning_rate"}, kind)
         return tuning.RegularizedMLP(num_classes, input_shape, **components, **model)

@@ -74,3 +74,15 @@ def test_a_file_in_the_working_directory_overrides_the_shipped(tmp_path, monkeyp
     assert experiments.find("sparsity").startswith(experiments.SHIPPED)
     assert cli.main(["list"]) == 0
     assert "my own digits" in capsys.readouterr().out
+
+
+def test_confirm_and_the_newer_spaces_are_read(tmp_path):
+    table = experiments.load(write(tmp_path, BASE + '[confirm]\ntop = 2\n[space.regularizer]\nchoices = ["l2", '
+                                                    '"weight_decay"]\nweight_decay = [0.01, 0.1]\n'
+                                                    '[space.label_smoothing]\nsmoothing = [0.0, 0.1]\n'), confirm=5)
+    assert table["confirm"] == {"seeds": 5, "top": 2}
+    built = experiments.spaces(table, 100)
+    assert built["regularizer"].weight_decay == (0.01, 0.1) and built["label_smoothing"].smoothing == (0.0, 0.1)
+    assert experiments.load(write(tmp_path, BASE))["confirm"] == experiments.CONFIRM_DEFAULTS
+    with pytest.raises(ValueError, match="`confirm.seeds` must be an int >= 1. Received: seeds=0"):
+        experiments.load(write(tmp_path, BASE + "[confirm]\nseeds = 0\n"))
