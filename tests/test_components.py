@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import kreg
 from kreg import augment, constraints, regularizers
-from kreg.layers import Dropout
+from kreg.layers import DropBlock, DropPath, Dropout, SpatialDropout2D
 
 COMPONENTS = [
     ("l1", regularizers.L1, {"l1": 0.01, "num_examples": 50}, "kernel_regularizer"),
@@ -32,6 +32,12 @@ COMPONENTS = [
 IDS = [row[0] for row in COMPONENTS]
 LAYERS = [
     ("dropout", Dropout, {"rate": 0.37, "scaling": "test_time", "noise_shape": (None, 1, 1, None), "seed": 11}),
+    ("spatial_dropout", SpatialDropout2D, {"rate": 0.37, "scaling": "test_time", "data_format": "channels_last",
+                                           "seed": 0}),
+    ("drop_path", DropPath, {"rate": 0.37, "scaling": "test_time", "seed": 12}),
+    # "inverted" (the default): DropBlock's "test_time" factor differs by position (its own tests check it).
+    ("drop_block", DropBlock, {"rate": 0.3, "block_size": 2, "scaling": "inverted", "data_format": "channels_last",
+                               "seed": 13}),
     ("flip", augment.RandomFlip, {"mode": "vertical", "probability": 0.3, "seed": 5}),
     ("rotation", augment.RandomRotation, {"magnitude": 12.5, "probability": 0.7, "seed": 5}),
     ("crop", augment.RandomCrop, {"magnitude": 0.3, "probability": 0.6, "seed": 2}),
@@ -54,6 +60,9 @@ LAYER_IDS = [row[0] for row in LAYERS]
 # (the input's dtype, as every kreg layer), Keras's most float32.
 COUNTERPARTS = {
     "dropout": lambda: keras.layers.Dropout(0.37, noise_shape=(None, 1, 1, None)),
+    "spatial_dropout": lambda: keras.layers.SpatialDropout2D(0.37),
+    "drop_path": lambda: keras.layers.Dropout(0.37, noise_shape=(None, 1, 1, 1)),
+    "drop_block": lambda: keras.layers.Dropout(0.3),
     "flip": lambda: keras.layers.RandomFlip("vertical"),
     "rotation": lambda: keras.layers.RandomRotation(12.5 / 360),
     "crop": lambda: keras.layers.RandomZoom(-0.3),
@@ -69,7 +78,8 @@ COUNTERPARTS = {
 }
 # 32 images: a transform applied with probability >= 0.3 leaves all unchanged with chance 0.7 ** 32 < 1e-4.
 IMAGES = np.random.default_rng(12).uniform(size=(32, 6, 6, 3)).astype("float32")
-ANY_INPUT = ("dropout", "noise", "feature_dropout")  # the layers that are not for images only
+# The layers that are not for images only.
+ANY_INPUT = ("dropout", "spatial_dropout", "drop_path", "drop_block", "noise", "feature_dropout")
 X = np.random.default_rng(4).normal(size=(4, 6, 6, 2)).astype("float32")
 Y = np.random.default_rng(5).normal(size=(4, 2)).astype("float32")
 
@@ -263,7 +273,7 @@ def test_layer_output_shape_and_dtype(name, cls, kwargs, dtype):
 def test_layer_training_and_inference(name, cls, kwargs):
     layer = cls(**kwargs)
     inference = np.asarray(layer(IMAGES, training=False))
-    keep = 1.0 - layer.rate if name == "dropout" else 1.0  # test-time scaling: x * keep at inference
+    keep = 1.0 - layer.rate if kwargs.get("scaling") == "test_time" else 1.0  # test-time scaling: x * keep
     np.testing.assert_allclose(inference, IMAGES * keep, rtol=1e-4)
     trained = np.asarray(layer(IMAGES, training=True))
     assert not np.allclose(trained, inference)
