@@ -46,7 +46,8 @@ class _LastWeights(keras.callbacks.Callback):
         self.weights = self.model.get_weights()
 
 
-def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy", mode="max", last=False):
+def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy", mode="max", last=False,
+            callbacks=(), kernels=None):
     """Trains `build()` once with `seed` and evaluates it on the test set at its best validation epoch.
 
     The epoch is chosen as the search chooses a trial's: the first epoch with the
@@ -61,6 +62,9 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
         data: `((x, y), (x_val, y_val), (x_test, y_test))`.
         seed: seeds initialization and data order.
         last: also evaluate the last epoch's weights (the network without early stopping).
+        callbacks: more callbacks for `fit`.
+        kernels: a path where the last epoch's kernels (every trainable weight of
+            rank >= 2, concatenated) are saved as `.npz` (key "kernels").
 
     Returns:
         `{"seed", "best_epoch", "test_accuracy", "test_loss"}`, with `"last": {"test_accuracy", "test_loss"}`
@@ -72,11 +76,17 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
     keep = _LastWeights()
     best = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=epochs, restore_best_weights=True)
     fit(model, x, y, validation_data=(xv, yv), epochs=epochs, batch_size=batch_size, verbose=0,
-        callbacks=[keep, best])
+        callbacks=[*callbacks, keep, best])
     result = {"seed": seed, "best_epoch": int(best.best_epoch), **_test(model, xt, yt)}
-    if last:
+    if last or kernels:
         model.set_weights(keep.weights)
+    if last:
         result["last"] = _test(model, xt, yt)
+    if kernels:
+        buffer = io.BytesIO()
+        np.savez(buffer, kernels=np.concatenate([keras.ops.convert_to_numpy(w).ravel()
+                                                 for w in model.trainable_weights if len(w.shape) >= 2]))
+        _io.write_bytes(kernels, buffer.getvalue())
     return result
 
 
@@ -226,12 +236,14 @@ def unregularized(values):
 
 
 def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
-           callbacks=(), on_progress=None):
+           callbacks=(), board=None, on_progress=None):
     """Retrains the unregularized `baseline` and each of `trials` (best first) on `seeds`; compares them.
 
     Every model is selected as the search selects a trial (its best epoch of
     `monitor`); the baseline is also evaluated at its last epoch. The test set
-    is used once per retrained model.
+    is used once per retrained model. The first seed's baseline logs to the
+    TensorBoard run `board` (when given) and leaves its last epoch's kernels in
+    `folder/baseline-kernels.npz`.
 
     Returns:
         The confirmation, as `result.json` holds it: `seeds`, `columns` (per
@@ -240,13 +252,14 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
         stopping against the last epoch, and each trial against early stopping
         and against the last epoch), `winner_unregularized`.
     """
-    def fitter(fit):
-        return lambda model, x, y, **kwargs: fit(model, x, y, **{**kwargs, "callbacks": [
-            *kwargs["callbacks"], *callbacks]})
-
     def arm(build, fit, last=False):
-        return lambda seed: retrain(build, fitter(fit), data, seed=seed, epochs=epochs, batch_size=batch_size,
-                                    monitor=monitor, mode=mode, last=last)
+        def run(seed):
+            first = last and seed == seeds[0]
+            extra = [keras.callbacks.TensorBoard(board)] if first and board else []
+            return retrain(build, fit, data, seed=seed, epochs=epochs, batch_size=batch_size, monitor=monitor,
+                           mode=mode, last=last, callbacks=[*callbacks, *extra],
+                           kernels=os.path.join(folder, "baseline-kernels.npz") if first else None)
+        return run
 
     arms = {"baseline": arm(lambda: baseline.build(kt.HyperParameters()), lambda m, x, y, **k: m.fit(x, y, **k),
                             last=True)}
@@ -299,3 +312,25 @@ def summary(confirmation):
         lines.append("  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
                      "above 0).")
     return lines
+
+
+def log(confirmation, board):
+    """Writes a confirmation to the TensorBoard run `board` as scalars.
+
+    `confirm/COLUMN/test_accuracy` and `test_loss` at step `i` for the i-th seed;
+    `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
+    accuracy) at step 0.
+    """
+    import tensorflow as tf
+
+    from kreg.callbacks._base import write_scalars
+
+    writer = tf.summary.create_file_writer(board)
+    for i in range(len(confirmation["seeds"])):
+        write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
+                                  for key, column in confirmation["columns"].items()
+                                  for metric in ("test_accuracy", "test_loss")})
+    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison["test_accuracy"][stat]
+                              for name, comparison in confirmation["comparisons"].items()
+                              for stat in ("difference", "ci_low", "ci_high", "p_value")})
+    writer.close()

@@ -139,7 +139,7 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
     trials = tuner.oracle.get_best_trials(2)
     out = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,
                          folder=tmp_path / "confirm", seeds=[5, 6], epochs=3, batch_size=32,
-                         monitor="val_accuracy", mode="max")
+                         monitor="val_accuracy", mode="max", board=str(tmp_path / "board" / "baseline"))
     keys = ["last_epoch", "early_stopping"] + [f"trial_{t.trial_id}" for t in trials]
     assert list(out["columns"]) == keys
     assert out["columns"]["early_stopping"]["label"].startswith("(b)")
@@ -148,7 +148,19 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
     assert ours["difference"] == pytest.approx(np.mean(out["columns"][keys[2]]["test_accuracy"])
                                                - np.mean(out["columns"]["early_stopping"]["test_accuracy"]))
     assert out["winner_unregularized"] == confirm.unregularized(trials[0].hyperparameters.values)
-    assert len(os.listdir(tmp_path / "confirm")) == 2 * 3  # baseline and two trials, two seeds each
+    results = [n for n in os.listdir(tmp_path / "confirm") if n.endswith(".json")]
+    assert len(results) == 2 * 3  # baseline and two trials, two seeds each
+    with np.load(tmp_path / "confirm" / "baseline-kernels.npz") as kernels:
+        assert kernels["kernels"].size == 64 * 16 + 16 * 10
+    assert os.listdir(tmp_path / "board" / "baseline")  # the first seed's baseline logged its epochs
+    confirm.log(out, str(tmp_path / "board" / "confirm"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "board" / "confirm"), size_guidance={"tensors": 0})
+    events.Reload()
+    logged = [float(__import__("tensorflow").make_ndarray(e.tensor_proto))
+              for e in events.Tensors("confirm/early_stopping/test_accuracy")]
+    assert logged == pytest.approx(out["columns"]["early_stopping"]["test_accuracy"])
     text = "\n".join(confirm.summary(out))
     assert "Confirmed over 2 fresh seeds" in text and "(c) - (b)" in text and "(b) - (a)" in text
     again = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,
