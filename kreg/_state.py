@@ -90,6 +90,7 @@ def claimed(directory, settings, objective, *, resume, overwrite, tuner_file="tu
     except OSError as error:
         raise SearchError(f"Cannot create the experiment folder {directory}: {error.strerror}") from None
     with _locked(directory):
+        mine = recorded(directory) is not None  # again, now that no other run can change it
         resuming = mine and not overwrite and _resumable(directory, settings, tuner_file)
         if not resuming:
             _clear(directory)
@@ -193,14 +194,14 @@ def _same_settings(directory, settings):
     new = dict(_flat(settings))
     changed = [(key, old.get(key, "(absent)"), new.get(key, "(absent)")) for key in sorted(old.keys() | new.keys())
                if old.get(key, "(absent)") != new.get(key, "(absent)")]
-    raised = [("search.max_trials", a, b) for a, b in [(old.get("search.max_trials"), new.get("search.max_trials"))]
-              if isinstance(a, int) and isinstance(b, int) and b > a]
-    if changed and changed != raised:
+    key, a, b = changed[0] if len(changed) == 1 else (None, None, None)
+    raised = key == "search.max_trials" and isinstance(a, int) and isinstance(b, int) and b > a
+    if changed and not raised:
         lines = "\n".join(f"  {key}: {a!r} in the folder, {b!r} now" for key, a, b in changed)
         raise SearchError(f"Cannot resume {directory}: it holds a search with other settings:\n{lines}\nResuming "
                           f"would mix two experiments (only raising max_trials is allowed). Use --overwrite to start "
                           f"this experiment again, or give it another name.")
-    return bool(changed)
+    return raised
 
 
 def _flat(table, prefix=""):

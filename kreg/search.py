@@ -21,8 +21,10 @@ import numpy as np
 
 from kreg import _io
 from kreg import _state
+from kreg import confirm
 from kreg import experiments
 from kreg import tuning
+from kreg.cli import command
 
 BAD_INPUT, ALL_FAILED, INTERRUPTED = 2, 3, 130
 SearchError = _state.SearchError
@@ -66,7 +68,7 @@ def _resolved(path, **overrides):
 
 
 def run(path, *, max_trials=None, epochs=None, logdir="logs", seed=None, resume=False, overwrite=False,
-        deterministic=None):
+        deterministic=None, confirm=None):
     """Runs the search of the experiment file at `path`; returns the exit code.
 
     Every value is checked before anything is written: the experiment's keys
@@ -74,12 +76,13 @@ def run(path, *, max_trials=None, epochs=None, logdir="logs", seed=None, resume=
     the whole run (see `kreg._state`).
     """
     experiment, settings, objective = _resolved(path, max_trials=max_trials, epochs=epochs, seed=seed,
-                                                deterministic=deterministic)
+                                                deterministic=deterministic, confirm=confirm)
     data = experiments.load_data(experiment)
     directory = _state.folder(logdir, experiment["name"])
     role = os.environ.get("KERASTUNER_TUNER_ID")  # set by `launch` for a distributed search
     shared = LAUNCHED in os.environ or role not in (None, "chief")
-    previous = signal.signal(signal.SIGINT, _on_interrupt)
+    main = threading.current_thread() is threading.main_thread()  # where Python lets a handler be set
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if main else None
     try:
         with _state.claimed(directory, settings, objective, resume=resume, overwrite=overwrite,
                             tuner_file=f"{role or 'tuner0'}.json", shared=shared) as resuming:
@@ -94,7 +97,8 @@ def run(path, *, max_trials=None, epochs=None, logdir="logs", seed=None, resume=
     except _DiskFull as error:
         raise SearchError(_os_message(error.__cause__, directory)) from None
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if main:
+            signal.signal(signal.SIGINT, previous)
         _interrupted.clear()
 
 
@@ -185,41 +189,52 @@ def _search(experiment, objective, data, directory, role, resuming):
         print(f"kreg: all {len(tuner.oracle.trials)} trials failed; see their messages in "
               f"{os.path.join(directory, 'tuner', 'search')}", file=sys.stderr)
         return ALL_FAILED
-    best_trial = max(completed, key=lambda t: t.score if objective["direction"] == "max" else -t.score)
+    ranked = sorted(completed, key=lambda t: -t.score if objective["direction"] == "max" else t.score)
+    best_trial = ranked[0]
     best_model = _load(tuner, best_trial)
-    best_accuracy = best_model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
-    baseline_model, baseline_accuracy = _baseline(experiment, x, y, xv, yv, xt, yt, epochs, num_classes,
-                                                  os.path.join(board_root, "baseline"))
+    confirmation = _confirm(experiment, objective, data, hypermodel, ranked, directory, board_root)
     result = {
         "experiment": experiment["name"],
         "best_trial": best_trial.trial_id,
         "hyperparameters": best_trial.hyperparameters.values,
         objective["name"]: best_trial.score,
-        "test_accuracy": best_accuracy,
-        "baseline_test_accuracy": baseline_accuracy,
+        "data": {"train": len(x), "validation": len(xv), "test": len(xt), "seed": experiment["seed"]},
+        "confirmation": confirmation,
     }
     _io.write_json(os.path.join(directory, "result.json"), result)
-    _save_weights(directory, tuner, completed, best_trial, best_model, baseline_model)
-    from kreg.cli import command
-
+    with np.load(os.path.join(directory, "confirm", "baseline-kernels.npz")) as kernels:
+        _save_weights(directory, tuner, completed, best_trial, best_model, kernels["kernels"])
     values = ", ".join(f"{k}={_short(v)}" for k, v in best_trial.hyperparameters.values.items())
-    print(f"best trial {best_trial.trial_id}: {values}\n  {objective['name']} {best_trial.score:.4f}; test accuracy "
-          f"{best_accuracy:.4f} (at its best epoch) against {baseline_accuracy:.4f} for the unregularized network "
-          f"(last epoch) ({best_accuracy - baseline_accuracy:+.4f})"
-          f"\nSee it: {command('tensorboard', 'tensorboard.main')} --logdir {shlex.quote(board_root)}"
+    print(f"best trial {best_trial.trial_id}: {values}; {objective['name']} {best_trial.score:.4f}", flush=True)
+    print("\n".join(confirm.summary(confirmation)), flush=True)
+    print(f"See it: {command('tensorboard', 'tensorboard.main')} --logdir {shlex.quote(board_root)}"
           f"\nReport: {command('kreg', 'kreg.cli')} report {shlex.quote(directory)}", flush=True)
     return 0
 
 
-def _baseline(experiment, x, y, xv, yv, xt, yt, epochs, num_classes, board):
-    """The same network with no regularization at all: no penalty, dropout, max-norm, augmentation, nor early stopping."""
-    keras.utils.set_random_seed(experiment["seed"])
-    model = experiments.hypermodel(experiment, x.shape[1:], num_classes, len(x), baseline=True).build(
-        kt.HyperParameters())
+def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_root):
+    """Retrains the best trials and the unregularized network on fresh seeds (`kreg.confirm`); resumable."""
+    (x, _), _, _ = data
+    settings, search = experiment["confirm"], experiment["search"]
+    seeds = confirm.seeds_for(experiment["seed"], settings["seeds"])
+    trials = ranked[: settings["top"]]
+    baseline = experiments.hypermodel(experiment, x.shape[1:], hypermodel.num_classes, len(x), baseline=True)
+    print(f"confirming: the unregularized network and the best {len(trials)} trial(s) on {len(seeds)} fresh seeds",
+          flush=True)
+
+    def progress(arm, result):
+        print(f"  {arm}, seed {result['seed']}: test accuracy {result['test_accuracy']:.4f}", flush=True)
+
     with _training():
-        model.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=experiment["search"]["batch_size"],
-                  verbose=0, callbacks=[keras.callbacks.TensorBoard(board), _Interrupt()])
-    return model, model.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"]
+        confirmation = confirm.search(
+            hypermodel=hypermodel, baseline=baseline, trials=trials, data=data,
+            folder=os.path.join(directory, "confirm"), seeds=seeds, epochs=search["epochs"],
+            batch_size=search["batch_size"], monitor=objective["name"], mode=objective["direction"],
+            callbacks=[_Interrupt()], board=os.path.join(board_root, "baseline"), on_progress=progress)
+    confirm.log(confirmation, os.path.join(board_root, "confirm"))
+    confirm.plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()],
+                 os.path.join(directory, "confirm.png"))
+    return confirmation
 
 
 def _load(tuner, trial):
@@ -238,9 +253,10 @@ def _kernels(model):
     return np.concatenate([w.numpy().ravel() for w in model.trainable_weights if len(w.shape) >= 2])
 
 
-def _save_weights(directory, tuner, completed, best_trial, best_model, baseline_model):
-    """Kernel weights for the report: the best trial, the baseline, and the best trial of each regularizer."""
-    arrays = {"best": _kernels(best_model), "baseline": _kernels(baseline_model)}
+def _save_weights(directory, tuner, completed, best_trial, best_model, baseline_kernels):
+    """Kernel weights for the report: the best trial, the baseline (its last epoch), and the best trial of each
+    regularizer."""
+    arrays = {"best": _kernels(best_model), "baseline": baseline_kernels}
     kinds = {}
     for trial in sorted(completed, key=lambda t: -t.score if tuner.oracle.objective.direction == "max" else t.score):
         kind = trial.hyperparameters.values.get("regularizer")
