@@ -1,6 +1,7 @@
 """Annealing regularization over epochs: dropout rate, penalty strength, augmentation magnitude."""
 
 import math
+import re
 import weakref
 
 from kreg import _validation as v
@@ -105,7 +106,9 @@ class RegularizationSchedule(Callback):
 
     These are variables the compiled train step reads, so no retrace happens.
     The current values are added to the epoch logs (`dropout_rate`,
-    `penalty_scale`, `augment_scale`), so TensorBoard and History show them.
+    `penalty_scale`, `augment_scale`), so TensorBoard and History show them;
+    with `dropout_layers`, the rate's log name is the classes' (`DropBlock`:
+    `drop_block_rate`), so that several schedules log side by side.
 
     Args:
         dropout_rate, penalty_scale, augment_scale: `None` (leave alone), a
@@ -127,6 +130,8 @@ class RegularizationSchedule(Callback):
         super().__init__()
         self.dropout_rate = _check_schedule("dropout_rate", dropout_rate, high=1.0)
         self.dropout_layers = _check_dropout_layers(dropout_layers)
+        self._dropout_log = "dropout_rate" if dropout_layers is None else "_".join(
+            re.sub(r"(?<=[a-z])(?=[A-Z])", "_", c.__name__).lower() for c in self.dropout_layers) + "_rate"
         self.penalty_scale = _check_schedule("penalty_scale", penalty_scale)
         self.augment_scale = _check_schedule("augment_scale", augment_scale)
         if not (self.dropout_rate or self.penalty_scale or self.augment_scale):
@@ -167,15 +172,15 @@ class RegularizationSchedule(Callback):
 
     def values(self, epoch):
         """The scheduled values at `epoch`, by log name."""
-        names = ("dropout_rate", "penalty_scale", "augment_scale")
+        names = (self._dropout_log, "penalty_scale", "augment_scale")
         schedules = (self.dropout_rate, self.penalty_scale, self.augment_scale)
         return {name: s(epoch) for name, s in zip(names, schedules) if s is not None}
 
     def on_epoch_begin(self, epoch, logs=None):
         values = self.values(epoch)
-        if "dropout_rate" in values:
+        if self._dropout_log in values:
             for layer in self._dropouts:
-                layer.rate = values["dropout_rate"]
+                layer.rate = values[self._dropout_log]
         for key, targets in (("penalty_scale", self._penalties), ("augment_scale", self._transforms)):
             if key in values:
                 for target in targets:

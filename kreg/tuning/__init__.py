@@ -4,11 +4,14 @@ from kreg.tuning.hypermodels import Regularize
 from kreg.tuning.hypermodels import RegularizedCNN
 from kreg.tuning.hypermodels import RegularizedMLP
 from kreg.tuning.spaces import AugmentSpace
+from kreg.tuning.spaces import DropBlockSpace
 from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import DropPathSpace
 from kreg.tuning.spaces import LabelSmoothingSpace
 from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
+from kreg.tuning.spaces import SpatialDropoutSpace
 from kreg.tuning.tuners import TUNERS
 from kreg.tuning.tuners import BayesianOptimization
 from kreg.tuning.tuners import GridSearch
@@ -20,6 +23,8 @@ from kreg.tuning.tuners import get
 __all__ = [
     "AugmentSpace",
     "BayesianOptimization",
+    "DropBlockSpace",
+    "DropPathSpace",
     "DropoutSpace",
     "GridSearch",
     "Hyperband",
@@ -32,6 +37,7 @@ __all__ = [
     "RegularizedMLP",
     "RegularizerSpace",
     "ScheduleSpace",
+    "SpatialDropoutSpace",
     "TUNERS",
     "get",
 ]

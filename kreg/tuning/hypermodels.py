@@ -8,14 +8,20 @@ from kreg import callbacks
 from kreg import losses
 from kreg import metrics
 from kreg.attach import attach
+from kreg.layers import DropBlock
+from kreg.layers import DropPath
 from kreg.layers import Dropout
+from kreg.layers import SpatialDropout2D
 from kreg.tuning.spaces import AugmentSpace
 from kreg.tuning.spaces import PENALTIES
+from kreg.tuning.spaces import DropBlockSpace
 from kreg.tuning.spaces import DropoutSpace
+from kreg.tuning.spaces import DropPathSpace
 from kreg.tuning.spaces import LabelSmoothingSpace
 from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
+from kreg.tuning.spaces import SpatialDropoutSpace
 
 
 def _check_space(owner, name, value, cls):
@@ -67,18 +73,29 @@ class _Regularized(kt.HyperModel):
                       weighted_metrics=[metrics.DataLoss(loss)])
         return model
 
+    def _dropouts(self):
+        """`(space, layer class)` of each dropout-family space in use; its hyperparameter is `<prefix>_rate`."""
+        return [(self.dropout, Dropout)] if self.dropout else []
+
     def fit(self, hp, model, *args, **kwargs):
-        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on."""
+        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on.
+
+        The warm-up ramps each penalty's strength from 0 to the trial's and
+        each dropout-family layer's rate from 0 to its space's trial rate (one
+        `RegularizationSchedule` per family member: they log side by side).
+        """
         if self.schedule and hp.get("schedule"):
-            epochs = self.schedule.warmup_epochs
-            rate = hp.get("dropout_rate") if self.dropout else 0.0
-            has_penalty = self.regularizer is not None and hp.get("regularizer") in PENALTIES
-            if has_penalty or rate > 0:
-                schedule = callbacks.RegularizationSchedule(
-                    penalty_scale=callbacks.Schedule("linear", 0.0, 1.0, epochs=epochs) if has_penalty else None,
-                    dropout_rate=callbacks.Schedule("linear", 0.0, rate, epochs=epochs) if rate > 0 else None,
-                )
-                kwargs["callbacks"] = [schedule, *kwargs.get("callbacks", [])]
+            def ramp(end):
+                return callbacks.Schedule("linear", 0.0, end, epochs=self.schedule.warmup_epochs)
+
+            schedules = []
+            if self.regularizer is not None and hp.get("regularizer") in PENALTIES:
+                schedules.append(callbacks.RegularizationSchedule(penalty_scale=ramp(1.0)))
+            for space, cls in self._dropouts():
+                rate = hp.get(f"{space.prefix}_rate")
+                if rate > 0:
+                    schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
+            kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
         return model.fit(*args, **kwargs)
 
 
@@ -135,6 +152,14 @@ class RegularizedCNN(_Regularized):
     `dense` units, a Dropout and the softmax. The regularizer and the max-norm
     (per filter) go on every kernel.
 
+    With `residual=True` each block is a Conv2D(3x3, ReLU) to its filters
+    followed by a residual unit, `h = ReLU(h + DropPath(Conv(ReLU(Conv(h)))))`
+    (3x3 convolutions, the DropPath from the `drop_path` space; without one,
+    no DropPath). Before each pooling, a block may end with a
+    `SpatialDropout2D` (`spatial_dropout` space) and a `DropBlock`
+    (`drop_block` space; only where the maps are at least `block_size` wide,
+    as the paper applies it to the later, smaller groups too).
+
     Args:
         num_classes: the number of classes.
         input_shape: `(height, width, channels)`.
@@ -142,12 +167,17 @@ class RegularizedCNN(_Regularized):
         dense: the width of the dense layer.
         regularizer, dropout, max_norm, augment, schedule, label_smoothing: the spaces, or None
             ("orthogonal" is not a choice here: Keras's `OrthogonalRegularizer` takes only rank-2 kernels).
+        residual: whether the blocks are residual (a bool).
+        drop_path: a `DropPathSpace` for the residual branches (needs `residual=True`), or None.
+        spatial_dropout: a `SpatialDropoutSpace`, or None.
+        drop_block: a `DropBlockSpace`, or None.
         learning_rate: Adam's learning rate.
     """
 
     def __init__(self, num_classes, input_shape, *, filters=(32, 64), dense=128, regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 label_smoothing=None, learning_rate=1e-3, name=None):
+                 label_smoothing=None, learning_rate=1e-3, residual=False, drop_path=None, spatial_dropout=None,
+                 drop_block=None, name=None):
         super().__init__("RegularizedCNN", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
                          max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
                          learning_rate=learning_rate,
@@ -159,15 +189,44 @@ class RegularizedCNN(_Regularized):
                             "OrthogonalRegularizer takes rank-2 kernels only)", regularizer.choices)
         self.filters = _units("RegularizedCNN", "filters", filters)
         self.dense = v.positive_int("RegularizedCNN", "dense", dense)
+        if not isinstance(residual, bool):
+            raise v.invalid("RegularizedCNN", "residual", "a bool", residual)
+        self.residual = residual
+        self.drop_path = _check_space("RegularizedCNN", "drop_path", drop_path, DropPathSpace)
+        if drop_path is not None and not residual:
+            raise v.invalid("RegularizedCNN", "drop_path", "None unless residual=True (DropPath drops residual "
+                            "branches)", drop_path)
+        self.spatial_dropout = _check_space("RegularizedCNN", "spatial_dropout", spatial_dropout, SpatialDropoutSpace)
+        self.drop_block = _check_space("RegularizedCNN", "drop_block", drop_block, DropBlockSpace)
+
+    def _dropouts(self):
+        spaces = ((self.spatial_dropout, SpatialDropout2D), (self.drop_path, DropPath), (self.drop_block, DropBlock))
+        return super()._dropouts() + [(space, cls) for space, cls in spaces if space is not None]
 
     def build(self, hp):
         regularizer, rate, scaling, constraint, policy = self._pieces(hp)
+        spatial = self.spatial_dropout.build(hp) if self.spatial_dropout else None
+        drop_path = self.drop_path.build(hp) if self.drop_path else None
+        drop_block = self.drop_block.build(hp) if self.drop_block else None
+
+        def conv(filters, h, activation="relu"):
+            return keras.layers.Conv2D(filters, 3, padding="same", activation=activation,
+                                       kernel_regularizer=regularizer, kernel_constraint=constraint)(h)
+
         inputs = keras.Input(self.input_shape)
         h = policy(inputs) if policy is not None else inputs
         size = min(self.input_shape[:2])
         for filters in self.filters:
-            h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", kernel_regularizer=regularizer,
-                                    kernel_constraint=constraint)(h)
+            h = conv(filters, h)
+            if self.residual:
+                branch = conv(filters, conv(filters, h), activation=None)
+                if drop_path is not None:
+                    branch = DropPath(drop_path[0], scaling=drop_path[1])(branch)
+                h = keras.layers.ReLU()(keras.layers.Add()([h, branch]))
+            if spatial is not None:
+                h = SpatialDropout2D(spatial[0], scaling=spatial[1])(h)
+            if drop_block is not None and size >= drop_block[1]:
+                h = DropBlock(drop_block[0], block_size=drop_block[1], scaling=drop_block[2])(h)
             if size >= 2:
                 h = keras.layers.MaxPooling2D()(h)
                 size //= 2

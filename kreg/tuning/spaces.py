@@ -136,7 +136,37 @@ class RegularizerSpace:
         return optimizer
 
 
-class DropoutSpace:
+class _RateSpace:
+    """A rate on a linear grid within [0, 1), and a scaling: the hyperparameters `<prefix>_rate`, `<prefix>_scaling`."""
+
+    prefix = None
+    defaults = None  # `(rate, step, scalings)` where a subclass has no constructor of its own
+
+    def __init__(self, rate=None, *, step=None, scalings=None):
+        if self.defaults:
+            rate, step, scalings = [d if a is None else a for a, d in zip((rate, step, scalings), self.defaults)]
+        owner = type(self).__name__
+        self.rate = _range(owner, "rate", rate)
+        if self.rate[1] >= 1:
+            raise v.invalid(owner, "rate", "a pair (min, max) within [0, 1)", rate)
+        self.step = v.positive_float(owner, "step", step)
+        self.scalings = _choices(owner, "scalings", scalings, ("inverted", "test_time"))
+
+    def build(self, hp):
+        """`(rate, scaling)`."""
+        name = f"{self.prefix}_rate"
+        if self.rate[0] == self.rate[1]:
+            rate = hp.Fixed(name, self.rate[0])
+        else:
+            rate = hp.Float(name, self.rate[0], self.rate[1], step=self.step)
+        if len(self.scalings) > 1:
+            scaling = hp.Choice(f"{self.prefix}_scaling", list(self.scalings))
+        else:
+            scaling = hp.Fixed(f"{self.prefix}_scaling", self.scalings[0])
+        return rate, scaling
+
+
+class DropoutSpace(_RateSpace):
     """Dropout rate (linear, in steps) and scaling.
 
     Hyperparameters: `dropout_rate`, and `dropout_scaling` where more than one
@@ -148,25 +178,71 @@ class DropoutSpace:
         scalings: names from "inverted", "test_time".
     """
 
+    prefix = "dropout"
+
     def __init__(self, rate=(0.0, 0.5), *, step=0.1, scalings=("inverted", "test_time")):
-        owner = "DropoutSpace"
-        self.rate = _range(owner, "rate", rate)
-        if self.rate[1] >= 1:
-            raise v.invalid(owner, "rate", "a pair (min, max) within [0, 1)", rate)
-        self.step = v.positive_float(owner, "step", step)
-        self.scalings = _choices(owner, "scalings", scalings, ("inverted", "test_time"))
+        super().__init__(rate, step=step, scalings=scalings)
+
+
+class SpatialDropoutSpace(_RateSpace):
+    """Spatial dropout (`kreg.layers.SpatialDropout2D`: whole feature maps) after each conv block: rate and scaling.
+
+    Hyperparameters: `spatial_dropout_rate`, `spatial_dropout_scaling` (fixed
+    where one scaling is offered).
+
+    Args:
+        rate: `(min, max)` within [0, 1); default `(0.0, 0.3)`.
+        step: the rate's grid step, > 0; default 0.1.
+        scalings: names from "inverted", "test_time"; default `("inverted",)`.
+    """
+
+    prefix = "spatial_dropout"
+    defaults = ((0.0, 0.3), 0.1, ("inverted",))
+
+
+class DropPathSpace(_RateSpace):
+    """Stochastic depth (`kreg.layers.DropPath`) on residual branches: rate and scaling.
+
+    Hyperparameters: `drop_path_rate`, `drop_path_scaling` (fixed where one
+    scaling is offered; "inverted" is timm's `scale_by_keep=True`, "test_time"
+    the paper's rule).
+
+    Args (as `SpatialDropoutSpace`'s): rate `(0.0, 0.3)`, step 0.05,
+    scalings `("inverted",)` by default.
+    """
+
+    prefix = "drop_path"
+    defaults = ((0.0, 0.3), 0.05, ("inverted",))
+
+
+class DropBlockSpace(_RateSpace):
+    """DropBlock (`kreg.layers.DropBlock`) after conv blocks: rate, block size and scaling.
+
+    Hyperparameters: `drop_block_rate`, `drop_block_size` (a choice, fixed
+    where one size is offered), `drop_block_scaling`.
+
+    Args:
+        rate: `(min, max)` within [0, 1) (the paper's best ImageNet value is 0.1).
+        block_size: the sizes to choose from, distinct ints >= 1 (the paper: 7).
+        step: the rate's grid step, > 0.
+        scalings: names from "inverted", "test_time".
+    """
+
+    prefix = "drop_block"
+
+    def __init__(self, rate=(0.0, 0.2), *, block_size=(3, 5, 7), step=0.05, scalings=("inverted",)):
+        super().__init__(rate, step=step, scalings=scalings)
+        ok = isinstance(block_size, (list, tuple)) and block_size and len(set(block_size)) == len(block_size)
+        if not ok:
+            raise v.invalid("DropBlockSpace", "block_size", "a non-empty list of distinct ints >= 1", block_size)
+        self.block_size = tuple(v.positive_int("DropBlockSpace", "block_size", b) for b in block_size)
 
     def build(self, hp):
-        """`(rate, scaling)`."""
-        if self.rate[0] == self.rate[1]:
-            rate = hp.Fixed("dropout_rate", self.rate[0])
-        else:
-            rate = hp.Float("dropout_rate", self.rate[0], self.rate[1], step=self.step)
-        if len(self.scalings) > 1:
-            scaling = hp.Choice("dropout_scaling", list(self.scalings))
-        else:
-            scaling = hp.Fixed("dropout_scaling", self.scalings[0])
-        return rate, scaling
+        """`(rate, block_size, scaling)`."""
+        rate, scaling = super().build(hp)
+        sizes = list(self.block_size)
+        block_size = hp.Choice("drop_block_size", sizes) if len(sizes) > 1 else hp.Fixed("drop_block_size", sizes[0])
+        return rate, block_size, scaling
 
 
 class MaxNormSpace:
