@@ -75,7 +75,7 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
     the training scale and inference factor (`_train_scale`, `_keep_factor`).
     `call` is then, for both scalings:
 
-        training:  where(kept, x, 0) * (train_scale if inverted else 1)
+        training:  x * kept * (train_scale if inverted else 1)
         inference: x * (keep_factor if test_time else 1)
 
     `kreg.callbacks.RegularizationSchedule` sets the rate of every layer of
@@ -98,9 +98,11 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
         rate = self._rate.variable
         if not training:
             return inputs * self._keep_factor(inputs, rate) if self.scaling == "test_time" else inputs
-        kept = self._kept(inputs, rate)
-        dropped = ops.where(kept, inputs, ops.cast(0, inputs.dtype))
-        return dropped * self._train_scale(inputs, rate, kept) if self.scaling == "inverted" else dropped
+        # One multiply by the (often broadcast, so small) mask times its scale: one pass over the input.
+        mask = ops.cast(self._kept(inputs, rate), inputs.dtype)
+        if self.scaling == "inverted":
+            mask = mask * self._train_scale(inputs, rate, mask)
+        return inputs * mask
 
     def _kept(self, inputs, rate):
         return keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
@@ -109,8 +111,8 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
         """What inference multiplies by under `"test_time"`: the keep probability."""
         return ops.cast(quantized_keep(rate), inputs.dtype)
 
-    def _train_scale(self, inputs, rate, kept):
-        """What training multiplies the kept values by under `"inverted"`."""
+    def _train_scale(self, inputs, rate, mask):
+        """What training multiplies the kept values by under `"inverted"` (`mask`: 1 kept, 0 dropped)."""
         return 1 / self._keep_factor(inputs, rate)
 
     def _mask_shape(self, inputs):
