@@ -98,3 +98,25 @@ def test_attach_names_a_layer_it_cannot_rebuild():
         kreg.attach(model, kernel_regularizer=kreg.regularizers.L2(0.1))
     regularized = kreg.attach(model, layers="head", kernel_regularizer=kreg.regularizers.L2(0.1))
     assert len(regularized.losses) == 1
+
+
+class Residual(keras.layers.Layer):
+    """A custom residual unit, `x + DropPath(Dense(x))`: the family is found inside it too."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(6)
+        self.drop_path = kreg.layers.DropPath(0.5, seed=0)
+
+    def call(self, x, training=None):
+        return x + self.drop_path(self.dense(x), training=training)
+
+
+def test_mc_predict_and_the_schedule_reach_a_drop_path_inside_a_custom_layer():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(Residual(name="residual")(inputs)))
+    assert (kreg.mc_predict(model, X, samples=20, seed=0)[1] > 0).all()
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    model.fit(X, np.zeros((16, 2)), verbose=0, callbacks=[RegularizationSchedule(dropout_rate=0.1)])
+    assert [layer.rate for layer in _walk.layers(model, kreg.layers.BaseDropout)] == [0.1]
