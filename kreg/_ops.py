@@ -78,6 +78,16 @@ class Scalar:
     def __init__(self, name, value):
         self.value = value
         self.variable = keras.Variable(value, dtype="float32", trainable=False, autocast=False, name=name)
+        self._tensorflow = None
+
+    def tensorflow_variable(self):
+        """A TensorFlow variable that `assign` keeps equal: what a `tf.data` pipeline reads under another backend."""
+        if self._tensorflow is None:
+            import tensorflow as tf
+
+            with tf.init_scope():
+                self._tensorflow = tf.Variable(self.value, dtype="float32", trainable=False)
+        return self._tensorflow
 
     def assign(self, value):
         if _compat.held_by_jax_trainer(self.variable):
@@ -88,6 +98,8 @@ class Scalar:
             )
         self.value = value
         self.variable.assign(value)
+        if self._tensorflow is not None:
+            self._tensorflow.assign(value)
 
 
 def scalar_property(name, check):

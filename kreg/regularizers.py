@@ -38,12 +38,21 @@ def _strength(name):
     return _ops.scalar_property(name, lambda self, value: v.non_negative_float(type(self).__name__, name, value))
 
 
-class _Penalty(keras.regularizers.Regularizer):
-    """Shared plumbing: validated strengths held as `kreg._ops.Scalar`s."""
+class _Penalty(_ops.ScalarState, keras.layers.Layer, keras.regularizers.Regularizer):
+    """Shared plumbing: validated strengths held as `kreg._ops.Scalar`s, state of the layer that holds the penalty.
+
+    A penalty is also a layer without weights, so a layer given it
+    (`Dense(kernel_regularizer=L2(0.1))`) tracks it as it tracks a sublayer:
+    its strengths are in that layer's `variables` (not its `weights`), which
+    JAX's stateless train step threads through, so a strength set between
+    epochs reaches the compiled step on every backend. The penalty is still
+    called as a Keras regularizer, `penalty(weights)`.
+    """
 
     strengths = ()
 
     def _init_strengths(self, num_examples=None, **values):
+        keras.layers.Layer.__init__(self)
         owner = type(self).__name__
         for name, value in values.items():
             setattr(self, "_" + name, _ops.Scalar(name, v.non_negative_float(owner, name, value)))

@@ -250,3 +250,24 @@ def test_mixup_cutmix_config_round_trip_and_both_alphas_zero():
     assert isinstance(again, augment.MixUpCutMix) and again.get_config() == config
     with pytest.raises(ValueError, match="Received: mixup_alpha=0.0, cutmix_alpha=0"):
         augment.MixUpCutMix(mixup_alpha=0.0, cutmix_alpha=0)
+
+
+def test_tf_data_reads_a_magnitude_set_after_the_pipeline_is_built():
+    # issue 13: under JAX the layers failed inside tf.data; there they now run on TensorFlow, reading a
+    # TensorFlow twin of each magnitude that `magnitude = ...` keeps equal (a constant would go stale).
+    rotation = augment.RandomRotation(0.0, seed=0)
+    ds = tf.data.Dataset.from_tensor_slices(GRAY).batch(16).map(rotation)
+    np.testing.assert_allclose(next(iter(ds)).numpy(), GRAY, atol=1e-5)
+    rotation.magnitude = 45.0
+    assert not np.allclose(next(iter(ds)).numpy(), GRAY, atol=1e-3)
+    rotation.magnitude = 0.0
+    np.testing.assert_allclose(next(iter(ds)).numpy(), GRAY, atol=1e-5)
+
+
+def test_tf_data_draws_a_fresh_stream_each_batch_and_keeps_the_statistics():
+    noise = augment.Policy([augment.GaussianNoise(0.5, probability=0.5)], seed=0)
+    ds = tf.data.Dataset.from_tensor_slices(np.zeros((4000, 10), "float32")).batch(2000).map(noise)
+    first, second = (b.numpy() for b in ds)
+    assert not np.array_equal(first, second)
+    changed = (np.concatenate([first, second]) != 0).any(axis=1)
+    assert changed.mean() == pytest.approx(0.5, abs=0.03)  # 4000 examples: standard error 0.008

@@ -1,19 +1,12 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from conftest import value_and_grad
 
 from kreg import regularizers
 
 RNG = np.random.default_rng(0)
 W = RNG.normal(size=(7, 5)).astype("float32")
-
-
-def value_and_grad(regularizer, w):
-    w = tf.Variable(w)
-    with tf.GradientTape() as tape:
-        penalty = regularizer(w)
-    return float(penalty), tape.gradient(penalty, w).numpy()
 
 
 def test_worked_examples():
@@ -79,14 +72,11 @@ def test_sgd_with_l2_is_weight_decay():
     layer = keras.layers.Dense(2, use_bias=False, kernel_regularizer=regularizers.L2(lam, num_examples=n))
     model = keras.Sequential([keras.Input((5,)), layer])
     layer.kernel.assign(w0)
-    w = tf.Variable(w0)
-    with tf.GradientTape() as tape:
-        data_loss = keras.losses.MeanSquaredError()(y, tf.matmul(x, w))
-    data_grad = tape.gradient(data_loss, w).numpy()
+    data_grad = 2 * x.T @ (x @ w0 - y) / y.size  # the gradient of mean((x w - y) ** 2)
     model.compile(optimizer=keras.optimizers.SGD(alpha), loss="mse")
     model.train_on_batch(x, y)
     expected = (1 - alpha * lam / n) * w0 - alpha * data_grad
-    np.testing.assert_allclose(layer.kernel.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.kernel), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_group_lasso_sums_unit_norms():
@@ -132,3 +122,27 @@ def test_registry():
     assert regularizers.get("elastic_net") is regularizers.ElasticNet
     with pytest.raises(ValueError, match="Received: name='l3'"):
         regularizers.get("l3")
+
+
+def test_a_penalty_schedule_reaches_the_compiled_train_step():
+    # issue 13: on JAX the strengths were variables the model did not track, so the compiled step kept the
+    # strength it was traced with: the logged loss had no penalty at any epoch. With a learning rate of 0 the
+    # loss of epoch e is the NumPy formula below, on every backend.
+    from kreg.callbacks import RegularizationSchedule, Schedule
+
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    y = RNG.normal(size=(8, 2)).astype("float32")
+    w = RNG.normal(size=(5, 2)).astype("float32")
+    layer = keras.layers.Dense(2, use_bias=False, kernel_regularizer=regularizers.L2(0.5))
+    model = keras.Sequential([keras.Input((5,)), layer])
+    layer.kernel.assign(w)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    schedule = RegularizationSchedule(penalty_scale=Schedule("linear", 0.0, 1.0, epochs=3))
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[schedule])
+    data_loss = np.mean((x @ w - y) ** 2)
+    expected = [data_loss + scale * 0.5 * np.square(w).sum() for scale in (0.0, 0.5, 1.0)]
+    np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-5)
+    assert layer.kernel_regularizer.l2 == 0.5  # the schedule scales from the strength it found
+    # The strength is the layer's state, not a weight: the weights are those of Keras's L2.
+    assert [w.name for w in layer.weights] == ["kernel"] and len(layer.get_weights()) == 1
+    assert any(v is layer.kernel_regularizer._l2.variable for v in model.non_trainable_variables)

@@ -15,13 +15,15 @@ axis of 1. `probability` applies to each example along that axis.
 """
 
 import keras
-from keras import ops
 
 from kreg import _ops
+from kreg.augment import _backend
+from kreg.augment._backend import ops
+from kreg.augment._backend import random
 from kreg import _validation as v
 
 
-class Transform(_ops.ScalarState, keras.layers.Layer):
+class Transform(_backend.TFData, _ops.ScalarState, keras.layers.Layer):
     """A random transform applied per example with `probability` and strength `magnitude`.
 
     Subclasses set `max_magnitude` (None for no upper bound) and implement
@@ -54,7 +56,7 @@ class Transform(_ops.ScalarState, keras.layers.Layer):
 
     def applied(self, batch, seed_generator):
         """A `[batch]` boolean: which examples this transform changes."""
-        return keras.random.uniform((batch,), seed=seed_generator) < self.probability
+        return random.uniform((batch,), seed=seed_generator) < self.probability
 
     def call(self, inputs, training=True):
         return augment([self], inputs, self.seed_generator) if training else inputs
@@ -77,7 +79,8 @@ def augment(transforms, inputs, seed_generator, **options):
                     else "a batch: axis 0 is the batch axis")
         raise ValueError(f"{type((images or transforms)[0]).__name__} needs {expected}. Received shape {x.shape}")
     single = bool(images) and rank == 3
-    out = apply_transforms(transforms, ops.cast(x[None] if single else x, "float32"), seed_generator, **options)
+    out = apply_transforms(transforms, ops.cast(x[None] if single else x, "float32"),
+                           _backend.seed_generator(seed_generator), **options)
     out = ops.cast(out, x.dtype)
     return out[0] if single else out
 
@@ -99,14 +102,14 @@ def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", inte
         height, width = ops.shape(x)[1], ops.shape(x)[2]
         total = identity_matrices(batch)
         for t in geometric:
-            m = t.matrix(batch, height, width, t._magnitude.variable, seed_generator)
+            m = t.matrix(batch, height, width, _backend.scalar(t._magnitude), seed_generator)
             m = ops.where(t.applied(batch, seed_generator)[:, None, None], m, identity_matrices(batch))
             total = ops.matmul(total, m)
         flat = ops.reshape(total, (batch, 9))[:, :8]
         x = ops.image.affine_transform(x, flat, interpolation=interpolation, fill_mode=fill_mode)
     for t in transforms:
         if not t.geometric:
-            changed = t.transform(x, t._magnitude.variable, seed_generator)
+            changed = t.transform(x, _backend.scalar(t._magnitude), seed_generator)
             mask = ops.reshape(t.applied(batch, seed_generator), [-1] + [1] * (len(x.shape) - 1))
             x = ops.where(mask, changed, x)
     return x

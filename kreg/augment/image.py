@@ -19,9 +19,11 @@ References:
 import math
 
 import keras
-from keras import ops
 
 from kreg import _ops
+from kreg.augment import _backend
+from kreg.augment._backend import ops
+from kreg.augment._backend import random
 from kreg import _validation as v
 from kreg.augment._base import Transform
 from kreg.augment._base import augment
@@ -38,7 +40,7 @@ def _maps(a0, a1, a2, b0, b1, b2):
 
 
 def _uniform(batch, low, high, seed_generator):
-    return keras.random.uniform((batch,), minval=0.0, maxval=1.0, seed=seed_generator) * (high - low) + low
+    return random.uniform((batch,), minval=0.0, maxval=1.0, seed=seed_generator) * (high - low) + low
 
 
 def _centers(height, width):
@@ -239,7 +241,7 @@ class RandomHue(_ColorTransform):
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class Policy(keras.layers.Layer):
+class Policy(_backend.TFData, keras.layers.Layer):
     """Composes kreg transforms, each with its own probability and magnitude, under one seed.
 
     The geometric transforms are multiplied into one pixel map and resampled

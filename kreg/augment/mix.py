@@ -15,16 +15,18 @@ References:
 """
 
 import keras
-from keras import ops
 
 from kreg import _ops
+from kreg.augment import _backend
+from kreg.augment._backend import ops
+from kreg.augment._backend import random
 from kreg import _validation as v
 
 MODES = ("batch", "sample")
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class MixUpCutMix(keras.layers.Layer):
+class MixUpCutMix(_backend.TFData, keras.layers.Layer):
     """MixUp and/or CutMix of images with their labels, per batch or per sample.
 
     Args:
@@ -106,18 +108,18 @@ class MixUpCutMix(keras.layers.Layer):
         """
         n = 1 if self.mode == "batch" else shape[0]
         height, width = shape[1], shape[2]
-        seed = self.seed_generator
-        applied = keras.random.uniform((n,), seed=seed) < self.prob
+        seed = _backend.seed_generator(self.seed_generator)
+        applied = random.uniform((n,), seed=seed) < self.prob
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
-            use_cutmix = keras.random.uniform((n,), seed=seed) < self.switch_prob
+            use_cutmix = random.uniform((n,), seed=seed) < self.switch_prob
         else:
             use_cutmix = ops.full((n,), self.cutmix_alpha > 0, dtype="bool")
         lam_mix = self._beta(n, self.mixup_alpha)
         ratio = ops.sqrt(1 - self._beta(n, self.cutmix_alpha))
         h, w = ops.cast(height, "float32"), ops.cast(width, "float32")
         half_h, half_w = ops.floor(ops.floor(h * ratio) / 2), ops.floor(ops.floor(w * ratio) / 2)
-        cy = ops.floor(keras.random.uniform((n,), seed=seed) * h)
-        cx = ops.floor(keras.random.uniform((n,), seed=seed) * w)
+        cy = ops.floor(random.uniform((n,), seed=seed) * h)
+        cx = ops.floor(random.uniform((n,), seed=seed) * w)
         top, bottom = ops.clip(cy - half_h, 0, h), ops.clip(cy + half_h, 0, h)
         left, right = ops.clip(cx - half_w, 0, w), ops.clip(cx + half_w, 0, w)
         rows = ops.cast(ops.arange(height), "float32")[None, :]
@@ -136,7 +138,7 @@ class MixUpCutMix(keras.layers.Layer):
     def _beta(self, n, alpha):
         if alpha == 0:
             return ops.ones((n,))
-        return keras.random.beta((n,), alpha, alpha, seed=self.seed_generator)
+        return random.beta((n,), alpha, alpha, seed=_backend.seed_generator(self.seed_generator))
 
     def compute_output_shape(self, images_shape, labels_shape):
         classes = self.num_classes or labels_shape[-1]

@@ -1,12 +1,11 @@
 """Augmentations for any input, flat feature vectors included: additive Gaussian noise and feature dropout."""
 
 import keras
-from keras import ops
 
 from kreg import _validation as v
+from kreg.augment._backend import ops
+from kreg.augment._backend import random
 from kreg.augment._base import Transform
-from kreg.layers.dropout import keep_mask
-from kreg.layers.dropout import quantized_keep
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -35,7 +34,7 @@ class GaussianNoise(Transform):
     images_only = False
 
     def transform(self, x, magnitude, seed_generator):
-        return x + keras.random.normal(ops.shape(x), seed=seed_generator) * magnitude
+        return x + random.normal(ops.shape(x), seed=seed_generator) * magnitude
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -59,5 +58,5 @@ class FeatureDropout(Transform):
         return v.fraction("FeatureDropout", "magnitude", value, 1.0, include_high=False)
 
     def transform(self, x, magnitude, seed_generator):
-        mask = keep_mask(ops.shape(x), magnitude, seed_generator)
-        return ops.where(mask, x / ops.cast(quantized_keep(magnitude), x.dtype), 0.0)
+        keep = 1 - ops.cast(magnitude, x.dtype)
+        return ops.where(random.uniform(ops.shape(x), seed=seed_generator) < keep, x / keep, 0.0)
