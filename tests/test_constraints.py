@@ -109,3 +109,25 @@ def test_registry():
     assert constraints.get("max_norm") is constraints.MaxNorm
     with pytest.raises(ValueError, match="Received: name='min_norm'"):
         constraints.get("min_norm")
+
+
+def test_a_compiled_step_with_a_penalty_and_max_norm_is_the_numpy_formula():
+    # Deterministic math gives the same numbers on every backend: one SGD step of fit with L2 and MaxNorm,
+    # and its logged loss, against NumPy (float64) to float32 tolerance.
+    lam, lr, limit = 0.1, 0.5, 1.0
+    x = RNG.normal(size=(8, 5)).astype("float32")
+    y = RNG.normal(size=(8, 3)).astype("float32")
+    w0 = RNG.normal(size=(5, 3)).astype("float32")
+    layer = keras.layers.Dense(3, use_bias=False, kernel_regularizer=kreg.regularizers.L2(lam),
+                               kernel_constraint=constraints.MaxNorm(limit))
+    model = keras.Sequential([keras.Input((5,)), layer])
+    layer.kernel.assign(w0)
+    model.compile(keras.optimizers.SGD(lr), "mse")
+    loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    w = w0.astype("float64")
+    assert loss == pytest.approx(np.mean((x @ w - y) ** 2) + lam * np.square(w).sum(), rel=1e-5)
+    w = w - lr * (2 * x.T @ (x @ w - y) / y.size + 2 * lam * w)
+    norms = unit_norms(w, 0)
+    w = w * np.minimum(1.0, limit / norms)
+    assert (norms > limit).any() and (norms < limit).any()  # both branches of the cap are exercised
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.kernel), w, rtol=1e-5, atol=1e-6)
