@@ -76,10 +76,11 @@ def _search(args):
 
     path = experiments.find(args.experiment)
     overrides = {"max_trials": args.max_trials, "epochs": args.epochs, "seed": args.seed,
-                 "deterministic": args.deterministic or None}
+                 "deterministic": args.deterministic or None, "confirm": args.confirm}
     if args.workers:
         argv = [path, "--logdir", args.logdir]
-        for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs), ("--seed", args.seed)):
+        for flag, value in (("--max-trials", args.max_trials), ("--epochs", args.epochs), ("--seed", args.seed),
+                            ("--confirm", args.confirm)):
             if value is not None:
                 argv += [flag, str(value)]
         argv += ["--deterministic"] if args.deterministic else []
@@ -137,6 +138,8 @@ def build_parser():
     search.add_argument("--logdir", default="logs")
     search.add_argument("--seed", type=int)
     search.add_argument("--workers", type=_positive, help="run Keras Tuner's chief and N workers on this host")
+    search.add_argument("--confirm", type=_positive, metavar="K",
+                        help="retrain the best configuration and the unregularized network on K fresh seeds")
     search.add_argument("--deterministic", action="store_true",
                         help="TensorFlow op determinism and seeded trials: the same seed gives the same metrics")
     again = search.add_mutually_exclusive_group()

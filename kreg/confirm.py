@@ -334,3 +334,30 @@ def log(confirmation, board):
                               for name, comparison in confirmation["comparisons"].items()
                               for stat in ("difference", "ci_low", "ci_high", "p_value")})
     writer.close()
+
+
+def markdown(confirmation):
+    """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons."""
+    columns = confirmation["columns"]
+    seeds = confirmation["seeds"]
+    lines = [f"## Confirmation over {len(seeds)} fresh seeds", "",
+             f"Each model at {confirmation['selection']}; the baseline also at its last epoch. Test accuracy:", "",
+             "| | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    for column in columns.values():
+        values = column["test_accuracy"]
+        std = np.std(values, ddof=1) if len(values) > 1 else math.nan
+        lines.append(f"| {column['label']} | " + " | ".join(f"{v:.4f}" for v in values)
+                     + f" | {np.mean(values):.4f} ± {std:.4f} |")
+    lines += ["", "| difference | mean | 95% CI | p (paired t-test) |", "|---|---|---|---|"]
+    for name, comparison in confirmation["comparisons"].items():
+        a, b = (columns[key]["label"][:3] for key in name.split(" - "))
+        c = comparison["test_accuracy"]
+        lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
+                     f"{c['p_value']:.3g} |")
+    return lines + ["", summary(confirmation)[-1].strip(), "", "![confirmation](confirm.png)", ""]
+
+
+def plot_confirmation(confirmation, path):
+    """`plot` of a confirmation's columns (test accuracy per seed)."""
+    plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()], path)

@@ -9,6 +9,7 @@ import numpy as np
 
 from kreg import _io
 from kreg import _state
+from kreg import confirm
 
 
 def _trials(directory):
@@ -140,18 +141,22 @@ def make(directory, *, top=3):
     lines = [f"# Report: {os.path.basename(os.path.normpath(directory))}", "",
              f"{len(trials)} trials, {len(scored)} completed; objective {name} ({direction}).", ""]
     result_path = os.path.join(directory, "result.json")
+    confirmation = None
     if os.path.exists(result_path):
         with open(result_path) as f:
-            result = json.load(f)
-        lines += [f"Best trial {result['best_trial']}: test accuracy {result['test_accuracy']:.4f}, unregularized "
-                  f"baseline {result['baseline_test_accuracy']:.4f}.", ""]
+            confirmation = json.load(f).get("confirmation")
+    if confirmation:
+        written.append(os.path.join(directory, "confirm.png"))
+        confirm.plot_confirmation(confirmation, written[-1])
     lines += ["| trial | " + name + " | hyperparameters |", "|---|---|---|"]
     for t in scored[:10]:
         values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in t["hyperparameters"]["values"].items())
         lines.append(f"| {t['trial_id']} | {t['score']:.4f} | {values} |")
     lines += ["", "![curves](curves.png)", "![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    if confirmation:
+        lines += confirm.markdown(confirmation)
     written.append(os.path.join(directory, "report.md"))
     _io.write_text(written[-1], "\n".join(lines))
-    print("\n".join(lines[:len(lines) - 4]))
+    print("\n".join(line for line in lines if not line.startswith("![")))
     return written

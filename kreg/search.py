@@ -62,7 +62,8 @@ def _short(value):
 def _resolved(path, **overrides):
     """The experiment, its settings as recorded in its folder (JSON values, no description), and its objective."""
     experiment = experiments.load(path, **overrides)
-    settings = json.loads(json.dumps({k: v for k, v in experiment.items() if k != "description"}))
+    # The confirmation's seeds are not the search's: more or fewer of them change no trial.
+    settings = json.loads(json.dumps({k: v for k, v in experiment.items() if k not in ("description", "confirm")}))
     name = experiment["search"]["objective"]
     return experiment, settings, {"name": name, "direction": "min" if name.endswith("loss") else "max"}
 
@@ -232,8 +233,7 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
             batch_size=search["batch_size"], monitor=objective["name"], mode=objective["direction"],
             callbacks=[_Interrupt()], board=os.path.join(board_root, "baseline"), on_progress=progress)
     confirm.log(confirmation, os.path.join(board_root, "confirm"))
-    confirm.plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()],
-                 os.path.join(directory, "confirm.png"))
+    confirm.plot_confirmation(confirmation, os.path.join(directory, "confirm.png"))
     return confirmation
 
 

@@ -27,11 +27,12 @@ def test_the_best_trial_is_not_drawn_twice_nor_hidden(tmp_path):
     toml = tmp_path / "t.toml"
     toml.write_text('name = "t"\n[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [16]\n'
                     '[search]\nmax_trials = 3\nepochs = 1\n[space.regularizer]\nchoices = ["none", "l2"]\n')
-    assert cli.main(["search", str(toml), "--logdir", str(tmp_path / "logs")]) == 0
+    assert cli.main(["search", str(toml), "--logdir", str(tmp_path / "logs"), "--confirm", "1"]) == 0
     with np.load(tmp_path / "logs" / "t" / "weights.npz") as weights:
         others = [k for k in weights.files if k != "best"]
         assert "baseline" in others
         assert not any(np.array_equal(weights["best"], weights[k]) for k in others)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(report.make(str(tmp_path / "logs" / "t"))) == 4
+        assert len(report.make(str(tmp_path / "logs" / "t"))) == 5  # with confirm.png
+    assert "## Confirmation over 1 fresh seeds" in (tmp_path / "logs" / "t" / "report.md").read_text()

@@ -33,6 +33,8 @@ epochs = {epochs}
 choices = ["none", "l2"]
 num_examples = true
 l2 = [1.0, 10.0]
+[confirm]
+seeds = 1
 """
 
 
@@ -58,16 +60,19 @@ def test_shipped_experiments_include_the_default_and_the_issue_list():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_every_shipped_experiment_runs_one_tiny_trial_and_reports(tmp_path, name, capsys):
-    code = cli.main(["search", name, "--max-trials", "1", "--epochs", "1", "--logdir", str(tmp_path)])
+    code = cli.main(["search", name, "--max-trials", "1", "--epochs", "1", "--confirm", "2", "--logdir",
+                     str(tmp_path)])
     assert code == 0
     out = capsys.readouterr().out
     assert "trial 0 (1 of 1)" in out and f"tensorboard --logdir {tmp_path / name / 'tensorboard'}" in out
+    assert "Confirmed over 2 fresh seeds" in out and "(c) - (b)" in out
     assert cli.main(["report", str(tmp_path / name)]) == 0
-    for png in ("curves.png", "weights.png", "hyperparameters.png"):
+    for png in ("curves.png", "weights.png", "hyperparameters.png", "confirm.png"):
         image = matplotlib.image.imread(tmp_path / name / png)
         assert image.ndim == 3 and image.shape[0] > 50
-    result = json.loads((tmp_path / name / "result.json").read_text())
-    assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["baseline_test_accuracy"] <= 1
+    columns = json.loads((tmp_path / name / "result.json").read_text())["confirmation"]["columns"]
+    assert list(columns)[:2] == ["last_epoch", "early_stopping"] and len(columns) == 3
+    assert all(0 <= a <= 1 and len(c["test_accuracy"]) == 2 for c in columns.values() for a in c["test_accuracy"])
 
 
 def test_unknown_keys_suggest_the_closest(tmp_path, capsys):
