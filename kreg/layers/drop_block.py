@@ -141,8 +141,8 @@ class DropBlock(BaseDropout):
         keep = ops.power(quantized_keep(self._gamma(inputs, rate)), ops.cast(n, "float32"))
         return ops.cast(keep[..., None] if self.data_format == "channels_last" else keep, inputs.dtype)
 
-    def _train_scale(self, inputs, rate, mask):
-        fraction = ops.mean(ops.cast(mask, "float32"))
+    def _train_scale(self, inputs, rate, kept):
+        fraction = ops.mean(ops.cast(kept, "float32"))
         return ops.cast(1 / ops.maximum(fraction, 2**-24), inputs.dtype)
 
     def get_config(self):

@@ -75,7 +75,7 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
     the training scale and inference factor (`_train_scale`, `_keep_factor`).
     `call` is then, for both scalings:
 
-        training:  x * kept * (train_scale if inverted else 1)
+        training:  where(kept, x, 0) * (train_scale if inverted else 1)
         inference: x * (keep_factor if test_time else 1)
 
     `kreg.callbacks.RegularizationSchedule` sets the rate of every layer of
@@ -98,11 +98,14 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
         rate = self._rate.variable
         if not training:
             return inputs * self._keep_factor(inputs, rate) if self.scaling == "test_time" else inputs
-        # One multiply by the (often broadcast, so small) mask times its scale: one pass over the input.
-        mask = ops.cast(self._kept(inputs, rate), inputs.dtype)
-        if self.scaling == "inverted":
-            mask = mask * self._train_scale(inputs, rate, mask)
-        return inputs * mask
+        kept = self._kept(inputs, rate)
+        scaled = self.scaling == "inverted"
+        if tuple(kept.shape) == tuple(inputs.shape):  # a full mask: select, then scale
+            dropped = ops.where(kept, inputs, ops.cast(0, inputs.dtype))
+            return dropped * self._train_scale(inputs, rate, kept) if scaled else dropped
+        # A broadcast mask (channels, examples): scale the small mask, then one multiply over the input.
+        mask = ops.cast(kept, inputs.dtype)
+        return inputs * (mask * self._train_scale(inputs, rate, kept) if scaled else mask)
 
     def _kept(self, inputs, rate):
         return keep_mask(self._mask_shape(inputs), rate, self.seed_generator)
@@ -111,8 +114,8 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
         """What inference multiplies by under `"test_time"`: the keep probability."""
         return ops.cast(quantized_keep(rate), inputs.dtype)
 
-    def _train_scale(self, inputs, rate, mask):
-        """What training multiplies the kept values by under `"inverted"` (`mask`: 1 kept, 0 dropped)."""
+    def _train_scale(self, inputs, rate, kept):
+        """What training multiplies the kept values by under `"inverted"` (`kept`: the boolean mask)."""
         return 1 / self._keep_factor(inputs, rate)
 
     def _mask_shape(self, inputs):
