@@ -89,6 +89,7 @@ confirm.Confirmation(sys.argv[1], range(40)).run({"a": arm, "b": arm})
 """
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("after", [1, 3, 6])
 def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path, after):
     process = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], stdout=subprocess.PIPE, text=True)

@@ -3,8 +3,11 @@ import warnings
 
 import matplotlib.image
 import numpy as np
+import pytest
 
 from kreg import cli, report
+
+pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
 
 
 def test_a_search_with_no_finished_trial_reports_without_warnings(tmp_path, capsys):

@@ -15,6 +15,8 @@ import pytest
 import kreg
 from kreg import cli, experiments, search as kreg_search
 
+pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
+
 SHIPPED = list(experiments.list_experiments())
 TINY = """
 name = "tiny"

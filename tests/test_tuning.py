@@ -159,6 +159,7 @@ print(json.dumps(runs))
 """
 
 
+@pytest.mark.one_backend
 def test_same_seed_same_trials_and_metrics_in_two_processes(tmp_path):
     """Seed 0 is a seed; with `deterministic=True` the scores repeat bit for bit, for every tuner."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

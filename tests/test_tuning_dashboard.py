@@ -14,6 +14,8 @@ import pytest
 import kreg
 from kreg import tuning
 
+pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
+
 (X, Y), (XV, YV), _ = kreg.data.digits(train_size=160, validation_size=80, label_noise=0.0)
 STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 SHOWN = 5  # TensorBoard 2.21's page ticks the first five hyperparameters and the first five metrics
