@@ -157,8 +157,8 @@ class RegularizedCNN(_Regularized):
     (3x3 convolutions, the DropPath from the `drop_path` space; without one,
     no DropPath). Before each pooling, a block may end with a
     `SpatialDropout2D` (`spatial_dropout` space) and a `DropBlock`
-    (`drop_block` space; only where the maps are at least `block_size` wide,
-    as the paper applies it to the later, smaller groups too).
+    (`drop_block` space; only in blocks whose maps are at least `block_size`
+    wide: a larger block is a ValueError of the layer).
 
     Args:
         num_classes: the number of classes.
