@@ -53,6 +53,7 @@ class _Penalty(_ops.ScalarState, keras.layers.Layer, keras.regularizers.Regulari
 
     def _init_strengths(self, num_examples=None, **values):
         keras.layers.Layer.__init__(self)
+        _ops.build_at_init(self)  # an unbuilt sublayer makes Keras re-build the model symbolically at every step
         owner = type(self).__name__
         for name, value in values.items():
             setattr(self, "_" + name, _ops.Scalar(name, v.non_negative_float(owner, name, value)))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from conftest import value_and_grad
 
+from kreg import _walk
 from kreg import regularizers
 
 RNG = np.random.default_rng(0)
@@ -146,3 +147,5 @@ def test_a_penalty_schedule_reaches_the_compiled_train_step():
     # The strength is the layer's state, not a weight: the weights are those of Keras's L2.
     assert [w.name for w in layer.weights] == ["kernel"] and len(layer.get_weights()) == 1
     assert any(v is layer.kernel_regularizer._l2.variable for v in model.non_trainable_variables)
+    # Built at init as Keras's stateless layers: an unbuilt sublayer made Keras rebuild the model every step.
+    assert all(sublayer.built for sublayer in _walk.layers(model))
