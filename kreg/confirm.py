@@ -236,14 +236,15 @@ def unregularized(values):
 
 
 def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
-           callbacks=(), board=None, on_progress=None):
+           callbacks=(), board=None, by=None, on_progress=None):
     """Retrains the unregularized `baseline` and each of `trials` (best first) on `seeds`; compares them.
 
     Every model is selected as the search selects a trial (its best epoch of
     `monitor`); the baseline is also evaluated at its last epoch. The test set
     is used once per retrained model. The first seed's baseline logs to the
     TensorBoard run `board` (when given) and leaves its last epoch's kernels in
-    `folder/baseline-kernels.npz`.
+    `folder/baseline-kernels.npz`. With `by` (a hyperparameter's name), each
+    trial's label names its value of `by`.
 
     Returns:
         The confirmation, as `result.json` holds it: `seeds`, `columns` (per
@@ -273,7 +274,9 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
     for i, trial in enumerate(trials):
         key = f"trial_{trial.trial_id}"
         columns[key] = results[key]
-        labels[key] = f"({chr(ord('c') + i)}) {'best' if i == 0 else 'next'} searched, trial {trial.trial_id}"
+        which = f"best with {by}={trial.hyperparameters.values.get(by)}" if by else \
+            f"{'best' if i == 0 else 'next'} searched"
+        labels[key] = f"({chr(ord('c') + i)}) {which}, trial {trial.trial_id}"
     pairs = [("early_stopping", "last_epoch")] + [(f"trial_{t.trial_id}", other) for t in trials
                                                   for other in ("early_stopping", "last_epoch")]
     comparisons = {f"{a} - {b}": {metric: compare([r[metric] for r in columns[a]], [r[metric] for r in columns[b]])

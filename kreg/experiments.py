@@ -55,7 +55,7 @@ SCHEMA = {
         "schedule": {"warmup_epochs": int},
         "label_smoothing": {"smoothing": list, "step": float},
     },
-    "confirm": {"seeds": int, "top": int},
+    "confirm": {"seeds": int, "top": int, "by": str},
 }
 
 
@@ -135,7 +135,7 @@ def _check_values(table, path):
         if search[key] < 1:
             raise ValueError(f"{path}: `search.{key}` must be an int >= 1. Received: {key}={search[key]!r}")
     for key, value in table["confirm"].items():
-        if value < 1:
+        if key != "by" and value < 1:
             raise ValueError(f"{path}: `confirm.{key}` must be an int >= 1. Received: {key}={value!r}")
     if search["tuner"] not in tuning.TUNERS:
         raise ValueError(f"{path}: `search.tuner` must be one of {sorted(tuning.TUNERS)}. "

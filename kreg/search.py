@@ -218,7 +218,11 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
     (x, _), _, _ = data
     settings, search = experiment["confirm"], experiment["search"]
     seeds = confirm.seeds_for(experiment["seed"], settings["seeds"])
-    trials = ranked[: settings["top"]]
+    if "by" in settings:  # the best trial of each value of that hyperparameter, best first
+        values = [t.hyperparameters.values.get(settings["by"]) for t in ranked]
+        trials = [t for i, t in enumerate(ranked) if values[i] not in values[:i]]
+    else:
+        trials = ranked[: settings["top"]]
     baseline = experiments.hypermodel(experiment, x.shape[1:], hypermodel.num_classes, len(x), baseline=True)
     print(f"confirming: the unregularized network and the best {len(trials)} trial(s) on {len(seeds)} fresh seeds",
           flush=True)
@@ -231,7 +235,8 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
             hypermodel=hypermodel, baseline=baseline, trials=trials, data=data,
             folder=os.path.join(directory, "confirm"), seeds=seeds, epochs=search["epochs"],
             batch_size=search["batch_size"], monitor=objective["name"], mode=objective["direction"],
-            callbacks=[_Interrupt()], board=os.path.join(board_root, "baseline"), on_progress=progress)
+            callbacks=[_Interrupt()], board=os.path.join(board_root, "baseline"), by=settings.get("by"),
+            on_progress=progress)
     confirm.log(confirmation, os.path.join(board_root, "confirm"))
     confirm.plot_confirmation(confirmation, os.path.join(directory, "confirm.png"))
     return confirmation

@@ -168,3 +168,8 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
                            folder=tmp_path / "confirm", seeds=[5, 6], epochs=3, batch_size=32,
                            monitor="val_accuracy", mode="max", on_progress=lambda *a: pytest.fail("re-ran"))
     assert again == json.loads(json.dumps(out))
+    labelled = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials[:1], data=DATA,
+                              folder=tmp_path / "confirm", seeds=[5], epochs=3, batch_size=32,
+                              monitor="val_accuracy", mode="max", by="regularizer")
+    value = trials[0].hyperparameters.values["regularizer"]
+    assert labelled["columns"][keys[2]]["label"] == f"(c) best with regularizer={value}, trial {trials[0].trial_id}"
