@@ -250,8 +250,9 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
         The confirmation, as `result.json` holds it: `seeds`, `columns` (per
         column: its label and its per-seed `test_accuracy`, `test_loss`),
         `comparisons` (`compare` of test accuracy and of test loss: early
-        stopping against the last epoch, and each trial against early stopping
-        and against the last epoch), `winner_unregularized`.
+        stopping against the last epoch, each trial against early stopping and
+        against the last epoch, each other trial against the best),
+        `winner_unregularized`.
     """
     def arm(build, fit, last=False):
         def run(seed):
@@ -279,6 +280,7 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
         labels[key] = f"({chr(ord('c') + i)}) {which}, trial {trial.trial_id}"
     pairs = [("early_stopping", "last_epoch")] + [(f"trial_{t.trial_id}", other) for t in trials
                                                   for other in ("early_stopping", "last_epoch")]
+    pairs += [(f"trial_{t.trial_id}", f"trial_{trials[0].trial_id}") for t in trials[1:]]  # each against the best
     comparisons = {f"{a} - {b}": {metric: compare([r[metric] for r in columns[a]], [r[metric] for r in columns[b]])
                                   for metric in ("test_accuracy", "test_loss")} for a, b in pairs}
     return {"seeds": list(seeds), "selection": f"the first epoch with the best {monitor}",

@@ -190,7 +190,9 @@ def _search(experiment, objective, data, directory, role, resuming):
         print(f"kreg: all {len(tuner.oracle.trials)} trials failed; see their messages in "
               f"{os.path.join(directory, 'tuner', 'search')}", file=sys.stderr)
         return ALL_FAILED
-    ranked = sorted(completed, key=lambda t: -t.score if objective["direction"] == "max" else t.score)
+    # Best first; a tie goes to the earlier trial, whatever order a resumed oracle reloaded them in.
+    ranked = sorted(completed, key=lambda t: (-t.score if objective["direction"] == "max" else t.score,
+                                              int(t.trial_id) if str(t.trial_id).isdigit() else 0))
     best_trial = ranked[0]
     best_model = _load(tuner, best_trial)
     confirmation = _confirm(experiment, objective, data, hypermodel, ranked, directory, board_root)

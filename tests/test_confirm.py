@@ -149,6 +149,7 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
     assert ours["difference"] == pytest.approx(np.mean(out["columns"][keys[2]]["test_accuracy"])
                                                - np.mean(out["columns"]["early_stopping"]["test_accuracy"]))
     assert out["winner_unregularized"] == confirm.unregularized(trials[0].hyperparameters.values)
+    assert f"{keys[3]} - {keys[2]}" in out["comparisons"]  # the next trial against the best
     results = [n for n in os.listdir(tmp_path / "confirm") if n.endswith(".json")]
     assert len(results) == 2 * 3  # baseline and two trials, two seeds each
     with np.load(tmp_path / "confirm" / "baseline-kernels.npz") as kernels:
