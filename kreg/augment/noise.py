@@ -44,7 +44,8 @@ class FeatureDropout(Transform):
     Dropout on the inputs (Srivastava et al. keep 80% of input units), for
     inputs of any shape, axis 0 the batch axis (`probability` applies per
     example); the expectation of each feature is unchanged, as in inverted
-    dropout.
+    dropout: a feature is kept where a float32 uniform `u < keep = 1 - magnitude`
+    and becomes `x / keep`.
 
     Args:
         magnitude: the drop rate, in [0, 1).
