@@ -43,7 +43,7 @@ SCHEMA = {
     "seed": int,
     "data": {"source": str, "path": str, "train_size": int, "label_noise": float, "validation_size": (int, float),
              "test_size": float, "shape": str, "label_column": int},
-    "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float},
+    "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float, "residual": bool},
     "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
                "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
     "space": {
@@ -54,6 +54,9 @@ SCHEMA = {
         "augment": {"transforms": list, "magnitudes": dict},
         "schedule": {"warmup_epochs": int},
         "label_smoothing": {"smoothing": list, "step": float},
+        "spatial_dropout": {"rate": list, "step": float, "scalings": list},
+        "drop_path": {"rate": list, "step": float, "scalings": list},
+        "drop_block": {"rate": list, "block_size": list, "step": float, "scalings": list},
     },
     "confirm": {"seeds": int, "top": int, "by": str},
 }
@@ -229,6 +232,10 @@ def spaces(experiment, num_examples):
         built["schedule"] = tuning.ScheduleSpace(**space["schedule"])
     if "label_smoothing" in space:
         built["label_smoothing"] = tuning.LabelSmoothingSpace(**space["label_smoothing"])
+    for name, cls in (("spatial_dropout", tuning.SpatialDropoutSpace), ("drop_path", tuning.DropPathSpace),
+                      ("drop_block", tuning.DropBlockSpace)):
+        if name in space:
+            built[name] = cls(**space[name])
     return built
 
 
@@ -241,10 +248,14 @@ def hypermodel(experiment, input_shape, num_classes, num_examples, *, baseline=F
                                                        "label_smoothing")}
     if kind == "mlp":
         _only_model(model, {"hidden", "learning_rate"}, kind)
+        extra = set(chosen) & {"spatial_dropout", "drop_path", "drop_block"}
+        if extra:
+            raise ValueError(f"space tables {sorted(extra)} apply to model.kind \"cnn\" only. Received: kind='mlp'")
         return tuning.RegularizedMLP(num_classes, input_shape, **components, **model)
     if kind == "cnn":
-        _only_model(model, {"filters", "dense", "learning_rate"}, kind)
-        return tuning.RegularizedCNN(num_classes, input_shape, **components, **model)
+        _only_model(model, {"filters", "dense", "learning_rate", "residual"}, kind)
+        family = {name: chosen.get(name) for name in ("spatial_dropout", "drop_path", "drop_block")}
+        return tuning.RegularizedCNN(num_classes, input_shape, **components, **family, **model)
     raise ValueError(f"model.kind must be \"mlp\" or \"cnn\". Received: {kind!r}")
 
 

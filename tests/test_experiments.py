@@ -86,3 +86,15 @@ def test_confirm_and_the_newer_spaces_are_read(tmp_path):
     assert experiments.load(write(tmp_path, BASE))["confirm"] == experiments.CONFIRM_DEFAULTS
     with pytest.raises(ValueError, match="`confirm.seeds` must be an int >= 1. Received: seeds=0"):
         experiments.load(write(tmp_path, BASE + "[confirm]\nseeds = 0\n"))
+
+
+def test_the_dropout_family_from_an_experiment_file(tmp_path):
+    cnn = ('[data]\ntrain_size = 200\nvalidation_size = 100\nshape = "image"\n[model]\nkind = "cnn"\nfilters = [4]\n'
+           'dense = 8\nresidual = true\n')
+    table = experiments.load(write(tmp_path, cnn + '[space.drop_path]\nrate = [0.0, 0.2]\n[space.drop_block]\n'
+                                                   'rate = [0.0, 0.1]\nblock_size = [3]\n'))
+    hypermodel = experiments.hypermodel(table, (8, 8, 1), 10, 200)
+    assert hypermodel.residual and hypermodel.drop_path.rate == (0.0, 0.2)
+    mlp = experiments.load(write(tmp_path, BASE + '[space.drop_path]\nrate = [0.0, 0.2]\n'))
+    with pytest.raises(ValueError, match="apply to model.kind \"cnn\" only. Received: kind='mlp'"):
+        experiments.hypermodel(mlp, (64,), 10, 200)
