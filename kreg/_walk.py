@@ -18,6 +18,8 @@ def walk(model):
 
     def visit(parent):
         for layer in _compat.sublayers(parent):
+            if isinstance(layer, keras.regularizers.Regularizer):
+                continue  # a kreg penalty is tracked as a layer (so JAX threads its strengths): not a model layer
             if id(layer) not in seen:
                 seen.add(id(layer))
                 found.append((layer, parent))

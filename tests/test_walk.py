@@ -120,3 +120,11 @@ def test_mc_predict_and_the_schedule_reach_a_drop_path_inside_a_custom_layer():
     model.compile(keras.optimizers.SGD(0.0), "mse")
     model.fit(X, np.zeros((16, 2)), verbose=0, callbacks=[RegularizationSchedule(dropout_rate=0.1)])
     assert [layer.rate for layer in _walk.layers(model, kreg.layers.BaseDropout)] == [0.1]
+
+
+def test_penalties_are_not_layers_of_the_model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, kernel_regularizer=kreg.regularizers.L2(0.1))])
+    assert [type(layer) for layer in _walk.layers(model)] == [keras.layers.InputLayer, keras.layers.Dense]
+    regularized = kreg.attach(model, layers=lambda layer: not isinstance(layer, keras.layers.InputLayer),
+                              kernel_constraint=kreg.constraints.MaxNorm(2.0))
+    assert isinstance(regularized.layers[0].kernel_constraint, kreg.constraints.MaxNorm)
