@@ -3,8 +3,8 @@
     name = "digits"
     seed = 0
 
-    [data]                 # source: "digits", "npz" (path) or "csv" (path)
-    source = "digits"
+    [data]                 # source: "digits", "mnist", "keras:mnist", "keras:fashion_mnist",
+    source = "digits"      #   "keras:cifar10", "keras:cifar100", "npz" (path) or "csv" (path)
     train_size = 500
     label_noise = 0.3
 
@@ -30,6 +30,7 @@ starting with a letter or a digit, at most 100 characters.
 """
 
 import difflib
+import functools
 import os
 import re
 import tomllib
@@ -179,38 +180,55 @@ def list_experiments(folder="experiments"):
     return dict(sorted(found.items()))
 
 
+def _csv(*, flat, **spec):
+    if not flat:
+        raise ValueError('data.shape "image" does not apply to source "csv": its rows are vectors')
+    return datasets.load_csv(**spec)
+
+
+_DRAWN = {"train_size", "label_noise", "validation_size"}
+# data.source: (its loader, called with flat=, seed= and the [data] keys; the [data] keys it takes)
+SOURCES = {
+    "digits": (datasets.digits, _DRAWN),
+    "mnist": (datasets.mnist, _DRAWN),
+    **{f"keras:{name}": (functools.partial(datasets.keras_dataset, name), _DRAWN) for name in datasets.KERAS_DATASETS},
+    "npz": (datasets.load_npz, {"path", "validation_size"}),
+    "csv": (_csv, {"path", "validation_size", "test_size", "label_column"}),
+}
+
+
 def load_data(experiment):
-    """`((x, y), (x_val, y_val), (x_test, y_test))` for the experiment's `[data]`."""
+    """`((x, y), (x_val, y_val), (x_test, y_test))` for the experiment's `[data]`, split with its seed."""
     spec = dict(experiment["data"])
     source = spec.pop("source", "digits")
-    seed = experiment["seed"]
     shape = spec.pop("shape", "flat")
     if shape not in ("flat", "image"):
         raise ValueError(f"data.shape must be \"flat\" or \"image\". Received: {shape!r}")
-    if source == "digits":
-        allowed = {"train_size", "label_noise", "validation_size"}
-        _only(spec, allowed, "digits")
-        return datasets.digits(flat=shape == "flat", seed=seed, **spec)
-    if source == "npz":
-        _only(spec, {"path", "validation_size"}, "npz")
-        return datasets.load_npz(_path(spec), flat=shape == "flat", seed=seed,
-                                 validation_size=spec.get("validation_size", 0.2))
-    if source == "csv":
-        _only(spec, {"path", "validation_size", "test_size", "label_column"}, "csv")
-        return datasets.load_csv(_path(spec), seed=seed, **{k: spec[k] for k in spec if k != "path"})
-    raise ValueError(f"data.source must be \"digits\", \"npz\" or \"csv\". Received: {source!r}")
+    if source not in SOURCES:
+        close = difflib.get_close_matches(source, list(SOURCES), n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        raise ValueError(f"data.source must be one of {', '.join(SOURCES)}. Received: {source!r}.{hint}")
+    loader, allowed = SOURCES[source]
+    _only(spec, allowed, source)
+    if "path" in allowed and "path" not in spec:
+        raise ValueError(f"data.path is needed for source {source!r}")
+    return loader(flat=shape == "flat", seed=experiment["seed"], **spec)
+
+
+def data_record(experiment, data):
+    """What `result.json` records of the data: its source, the split's seed, and each split's size and class counts.
+
+    Every source's split is drawn stratified by class with the experiment's
+    seed; the training labels counted are those trained on (after label noise).
+    """
+    return {"source": experiment["data"].get("source", "digits"), "seed": experiment["seed"], "stratified": True,
+            **datasets.describe(data)}
 
 
 def _only(spec, allowed, source):
     extra = set(spec) - allowed
     if extra:
         raise ValueError(f"data keys {sorted(extra)} do not apply to source {source!r} (it takes {sorted(allowed)})")
-
-
-def _path(spec):
-    if "path" not in spec:
-        raise ValueError("data.path is needed for an npz or csv source")
-    return spec["path"]
 
 
 def spaces(experiment, num_examples):

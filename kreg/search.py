@@ -201,7 +201,7 @@ def _search(experiment, objective, data, directory, role, resuming):
         "best_trial": best_trial.trial_id,
         "hyperparameters": best_trial.hyperparameters.values,
         objective["name"]: best_trial.score,
-        "data": {"train": len(x), "validation": len(xv), "test": len(xt), "seed": experiment["seed"]},
+        "data": experiments.data_record(experiment, data),
         "confirmation": confirmation,
     }
     _io.write_json(os.path.join(directory, "result.json"), result)

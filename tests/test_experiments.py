@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from kreg import cli, experiments
@@ -98,3 +99,27 @@ def test_the_dropout_family_from_an_experiment_file(tmp_path):
     mlp = experiments.load(write(tmp_path, BASE + '[space.drop_path]\nrate = [0.0, 0.2]\n'))
     with pytest.raises(ValueError, match="apply to model.kind \"cnn\" only. Received: kind='mlp'"):
         experiments.hypermodel(mlp, (64,), 10, 200)
+
+
+def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_path, monkeypatch):
+    mnist = experiments.load(write(tmp_path, '[data]\nsource = "mnist"\nshape = "image"\ntrain_size = 200\n'
+                                             'validation_size = 100\n'))
+    splits = experiments.load_data(mnist)
+    assert splits[0][0].shape == (200, 28, 28, 1) and len(splits[1][0]) == 100 and len(splits[2][0]) == 4700
+    record = experiments.data_record(mnist, splits)
+    assert (record["source"], record["seed"], record["stratified"], record["train"]) == ("mnist", 0, True, 200)
+    assert record["class_counts"]["train"] == [20] * 10 and record["class_counts"]["test"] == [470] * 10
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    (tmp_path / "datasets").mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "datasets" / "mnist.npz", x_train=rng.integers(0, 256, (40, 28, 28), dtype="uint8"),
+             y_train=np.arange(40) % 10, x_test=rng.integers(0, 256, (10, 28, 28), dtype="uint8"), y_test=np.arange(10))
+    cached = experiments.load(write(tmp_path, '[data]\nsource = "keras:mnist"\ntrain_size = 20\nvalidation_size = 10\n'
+                                              'label_noise = 0.0\n', "k.toml"))
+    (x, y), (xv, yv), (xt, yt) = experiments.load_data(cached)
+    assert x.shape == (20, 784) and len(xv) == 10 and np.array_equal(yt, np.arange(10))
+    with pytest.raises(ValueError, match=r"data.source must be one of .*Received: 'keras:mnst'. Did you mean "
+                                         r"`keras:mnist`\?"):
+        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "keras:mnst"\n', "bad.toml")))
+    with pytest.raises(ValueError, match=r"data keys \['path'\] do not apply to source 'mnist'"):
+        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "mnist"\npath = "x"\n', "p.toml")))
