@@ -35,7 +35,8 @@ class DataLoss(keras.metrics.Mean):
     Compile it in `weighted_metrics`: Keras gives sample and class weights to
     those only (plain `metrics` are always unweighted), so in `metrics` it is
     the unweighted data loss, which differs from the data part of `loss` as
-    soon as `fit` gets weights.
+    soon as `fit` gets weights. `LossBreakdown` therefore refuses, with a
+    `ValueError` at the start of `fit`, a `DataLoss` compiled in `metrics`.
 
     With several outputs, give each output its own `DataLoss` with that
     output's loss and weight (`weighted_metrics={"a": [DataLoss("mse", loss_weight=0.5)],

@@ -31,7 +31,7 @@ def regularized_model():
         keras.layers.Dense(3, name="out", kernel_regularizer=kreg.regularizers.L2(0.01)),
     ])
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile("adam", loss, metrics=["accuracy", kreg.metrics.DataLoss(loss)])
+    model.compile("adam", loss, metrics=["accuracy"], weighted_metrics=[kreg.metrics.DataLoss(loss)])
     return model
 
 

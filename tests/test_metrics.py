@@ -20,7 +20,7 @@ def test_data_loss_plus_penalty_is_loss(loss):
                                activity_regularizer=kreg.regularizers.L1(0.01)),
         ]
     )
-    model.compile("adam", loss, metrics=[kreg.metrics.DataLoss(loss)])
+    model.compile("adam", loss, weighted_metrics=[kreg.metrics.DataLoss(loss)])
     x = RNG.normal(size=(50, 6)).astype("float32")  # 50: the last batch of 16 is partial
     y = RNG.integers(0, 3, size=50)
     history = model.fit(
@@ -109,6 +109,43 @@ def test_breakdown_with_several_outputs_and_loss_weights():
         np.testing.assert_allclose(history[prefix + "data_loss"], np.add(history[prefix + "a_data_loss"],
                                                                           history[prefix + "b_data_loss"]))
         np.testing.assert_allclose(history[prefix + "penalty"], penalty, rtol=1e-5)
+        np.testing.assert_allclose(np.add(history[prefix + "data_loss"], history[prefix + "penalty"]),
+                                   history[prefix + "loss"], rtol=1e-6)
+
+
+# issue 12, item 3, with `DataLoss` in plain `metrics`, which Keras never weights: the issue's reproduction
+# (no regularizer, class_weight={0: 1, 1: 3}: penalty 0.858), random sample weights (penalty -1.08),
+# validation sample weights, two outputs with loss_weights.
+UNWEIGHTED_CASES = {
+    "class_weight": dict(y=Y % 2, class_weight={0: 1.0, 1: 3.0}),
+    "sample_weight": dict(y=Y, sample_weight=W),
+    "validation sample_weight": dict(y=Y, validation_data=(X[:20], Y[:20], W[:20])),
+    "two outputs": dict(y={"a": Y, "b": 2 - Y}, sample_weight=W),
+}
+
+
+@pytest.mark.parametrize("case", UNWEIGHTED_CASES)
+def test_a_data_loss_in_plain_metrics_is_refused_and_in_weighted_metrics_is_exact(case):
+    """Placed in `metrics` it is refused at the start of `fit`; in `weighted_metrics` the breakdown is exact."""
+    two = case == "two outputs"
+    l2 = 0.05 if two else 0.0
+    fit = dict(UNWEIGHTED_CASES[case], batch_size=16, verbose=0, callbacks=[kreg.callbacks.LossBreakdown()])
+    model = frozen(l2, outputs=("a", "b") if two else ("out",))
+    compiled = dict(loss={"a": LOSS, "b": LOSS}, loss_weights={"a": 0.5, "b": 2.0}) if two else dict(loss=LOSS)
+
+    def data_losses():
+        if two:
+            return {"a": [kreg.metrics.DataLoss(LOSS, loss_weight=0.5)], "b": [kreg.metrics.DataLoss(LOSS, 2.0)]}
+        return [kreg.metrics.DataLoss(LOSS)]
+
+    model.compile(keras.optimizers.SGD(0.0), metrics=data_losses(), **compiled)
+    with pytest.raises(ValueError, match=r"DataLoss \['data_loss'.*compiled in `metrics`.*weighted_metrics"):
+        model.fit(X, **fit)
+    model.compile(keras.optimizers.SGD(0.0), weighted_metrics=data_losses(), **compiled)
+    history = model.fit(X, **fit).history
+    penalty = l2 * np.square(model.get_layer("hidden").kernel.numpy()).sum()
+    for prefix in ("", "val_") if "validation_data" in fit else ("",):
+        np.testing.assert_allclose(history[prefix + "penalty"], penalty, atol=1e-6, rtol=1e-5)
         np.testing.assert_allclose(np.add(history[prefix + "data_loss"], history[prefix + "penalty"]),
                                    history[prefix + "loss"], rtol=1e-6)
 

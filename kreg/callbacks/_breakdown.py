@@ -1,5 +1,8 @@
 """The penalty apart from the data loss, in the epoch logs."""
 
+import keras
+
+from kreg import metrics
 from kreg.callbacks._base import Callback
 
 
@@ -32,6 +35,40 @@ def add_penalties(logs, data_loss="data_loss"):
     return added
 
 
+def check_weighted(model):
+    """Raises a `ValueError` if `model` compiles a `kreg.metrics.DataLoss` in plain `metrics`.
+
+    Keras gives sample and class weights only to `weighted_metrics`, and a
+    callback cannot see whether `fit` or `validation_data` got weights, so a
+    `DataLoss` in `metrics` would make `loss - data_loss` silently wrong (even
+    negative) as soon as they do: it is refused whether or not they do.
+    Read through the public `model.get_compile_config()`.
+    """
+    misplaced = [entry.get("config", {}).get("name") for entry in _serialized(
+        model.get_compile_config().get("metrics")) if _is_data_loss(entry)]
+    if misplaced:
+        raise ValueError(
+            f"kreg.metrics.DataLoss {misplaced} is compiled in `metrics`, which Keras never weights, so the "
+            f"penalty would be misreported under class or sample weights: compile it in `weighted_metrics` "
+            f"instead (e.g. `model.compile(..., weighted_metrics=[kreg.metrics.DataLoss(loss)])`)"
+        )
+
+
+def _serialized(config):
+    """The serialized objects in a (nested) list or dict of `compile(metrics=...)`."""
+    if isinstance(config, (list, tuple)):
+        return [entry for item in config for entry in _serialized(item)]
+    if isinstance(config, dict) and "class_name" not in config:
+        return _serialized(list(config.values()))  # {output name: metrics}
+    return [config]
+
+
+def _is_data_loss(entry):
+    registered = entry.get("registered_name") if isinstance(entry, dict) else None
+    cls = keras.saving.get_registered_object(registered) if registered else None
+    return isinstance(cls, type) and issubclass(cls, metrics.DataLoss)
+
+
 class LossBreakdown(Callback):
     """Logs `penalty = loss - data_loss` (and `val_penalty`) after each epoch.
 
@@ -42,6 +79,9 @@ class LossBreakdown(Callback):
     are averaged as Keras averages `loss` (see `kreg.metrics.DataLoss`), so
     `data_loss + penalty == loss` and `penalty` is the mean of `sum(model.losses)`
     over the batches, under class weights, sample weights and several outputs.
+    It needs `DataLoss` in `weighted_metrics`: at the start of `fit` it raises
+    a `ValueError` for one in `metrics` (Keras would not weight it, and a
+    callback cannot see whether `fit` gets weights).
 
     Args:
         data_loss: the name of the `DataLoss` metric in the logs.
@@ -66,6 +106,9 @@ class LossBreakdown(Callback):
                 f"a metric name. Received: data_loss={data_loss!r}"
             )
         self.data_loss = data_loss
+
+    def on_train_begin(self, logs=None):
+        check_weighted(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
