@@ -15,8 +15,13 @@ training, the identity at inference), the form most vision models use. timm's
 is not offered: its expected training output, `keep f(x)`, differs from its
 inference output `f(x)`, the bias both scalings above avoid.
 
-The mask is kreg's Dropout's (`BaseDropout`) with the noise shape
-`(batch, 1, ..., 1)`: the same 16-bit draw and quantized keep.
+The mask has one value per example, `(batch, 1, ..., 1)`, drawn with one
+`keras.random.uniform` and compared with the family's quantized keep
+probability (`kreg.layers.dropout.quantized_keep`, a multiple of 2**-16, which
+a float32 uniform, a multiple of 2**-23 on every backend, falls below with
+exactly that probability). For a handful of values the 16-bit draw of kreg's
+Dropout (`keep_mask`: a `randint`, a `view`, a reshape and a slice) costs more
+than the one `uniform` it would save.
 
 References:
     Huang, Sun, Liu, Sedra, Weinberger. Deep networks with stochastic depth.
@@ -27,6 +32,7 @@ import keras
 from keras import ops
 
 from kreg.layers.dropout import BaseDropout
+from kreg.layers.dropout import quantized_keep
 
 
 @keras.saving.register_keras_serializable(package="kreg")
@@ -66,6 +72,6 @@ class DropPath(BaseDropout):
         Huang et al. Deep networks with stochastic depth. ECCV 2016.
     """
 
-    def _mask_shape(self, inputs):
-        shape = ops.shape(inputs)
-        return [shape[0]] + [1] * (len(shape) - 1)
+    def _kept(self, inputs, rate):
+        shape = [ops.shape(inputs)[0]] + [1] * (len(inputs.shape) - 1)
+        return keras.random.uniform(shape, seed=self.seed_generator) < quantized_keep(rate)
