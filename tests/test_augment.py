@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,14 @@ TRANSFORMS = [
     ("feature_dropout", lambda: augment.FeatureDropout(0.3, seed=1), GRAY.reshape(16, 64)),
     ("policy", lambda: augment.Policy([augment.RandomFlip(), augment.RandomRotation(10.0),
                                        augment.RandomCrop(0.2), augment.RandomContrast(0.2)], seed=1), GRAY),
+    # Keras's own layers, per image with a probability (RandomApply) and as members of a policy.
+    ("rand_augment", lambda: augment.RandomApply(keras.layers.RandAugment(value_range=(0, 1), factor=0.3, seed=1),
+                                                 probability=0.7, seed=1), RGB),
+    ("aug_mix", lambda: augment.Policy([augment.RandomFlip(), keras.layers.AugMix(value_range=(0, 1), seed=1)],
+                                       seed=1), RGB),
+    ("erasing", lambda: augment.Policy([augment.RandomApply(
+        keras.layers.RandomErasing(factor=(1.0, 1.0), scale=(0.1, 0.3), value_range=(0, 1), seed=1),
+        probability=0.5), augment.RandomRotation(10.0)], seed=1), GRAY),
 ]
 IDS = [row[0] for row in TRANSFORMS]
 
@@ -271,3 +280,84 @@ def test_tf_data_draws_a_fresh_stream_each_batch_and_keeps_the_statistics():
     assert not np.array_equal(first, second)
     changed = (np.concatenate([first, second]) != 0).any(axis=1)
     assert changed.mean() == pytest.approx(0.5, abs=0.03)  # 4000 examples: standard error 0.008
+
+
+def erasing(probability, seed=None):
+    """Erases one rectangle of 10% to 30% of every image it gets, filled with 0 (Keras's RandomErasing)."""
+    return augment.RandomApply(keras.layers.RandomErasing(factor=(1.0, 1.0), scale=(0.1, 0.3), fill_value=0.0,
+                                                          value_range=(0, 1), seed=seed),
+                               probability=probability, seed=seed)
+
+
+def test_keras_layers_apply_per_example_with_the_probability():
+    x = np.full((2000, 8, 8, 1), 0.5, "float32")
+    out = np.asarray(erasing(0.3, seed=0)(x))
+    changed = (out != x).any(axis=(1, 2, 3))
+    # 2000 Bernoulli(0.3) images: standard error 0.0102; tolerance 4 of them.
+    assert changed.mean() == pytest.approx(0.3, abs=0.041)
+    assert set(np.unique(out[changed])) == {0.0, 0.5}  # an erased rectangle, the rest untouched
+    np.testing.assert_array_equal(np.asarray(erasing(0.0, seed=0)(x)), x)
+    # In a policy, the policy's seed draws which images change; the Keras layer's seed its rectangles.
+    policy = lambda seed: augment.Policy([erasing(0.5, seed=0)], seed=seed)  # noqa: E731
+    np.testing.assert_array_equal(np.asarray(policy(3)(x[:64])), np.asarray(policy(3)(x[:64])))
+    assert not np.array_equal(np.asarray(policy(3)(x[:64])), np.asarray(policy(4)(x[:64])))
+
+
+def test_policy_takes_keras_layers_as_members_and_saves_them(tmp_path):
+    policy = augment.Policy([augment.RandomFlip(), keras.layers.RandAugment(value_range=(0, 1), seed=2),
+                             erasing(0.5, seed=1)], seed=0)
+    wrapped = policy.transforms[1]
+    assert isinstance(wrapped, augment.RandomApply) and wrapped.probability == 1.0
+    assert isinstance(wrapped.layer, keras.layers.RandAugment)
+    config = json.loads(json.dumps(policy.get_config()))
+    again = augment.Policy.from_config(config)
+    assert [type(t) for t in again.transforms] == [augment.RandomFlip, augment.RandomApply, augment.RandomApply]
+    assert json.loads(json.dumps(again.get_config())) == config  # Keras's layers keep tuples: JSON makes lists
+    assert isinstance(again.transforms[1].layer, keras.layers.RandAugment)
+    model = keras.Sequential([keras.Input((12, 10, 3)), policy, keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    model.fit(RGB, np.zeros((16, 2)), epochs=1, verbose=0)
+    path = str(tmp_path / "policy.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(RGB, verbose=0), model.predict(RGB, verbose=0), rtol=1e-6)
+    assert isinstance(loaded.layers[0].transforms[2].layer, keras.layers.RandomErasing)
+
+
+def test_random_apply_and_policy_validate_their_members():
+    with pytest.raises(ValueError, match=r"argument `layer` of RandomApply: expected a Keras layer .*"
+                                         r"Received: layer=<RandomFlip"):
+        augment.RandomApply(augment.RandomFlip())
+    with pytest.raises(ValueError, match="argument `layer` of RandomApply.*Received: layer='erase'"):
+        augment.RandomApply("erase")
+    with pytest.raises(ValueError, match="argument `probability` of RandomApply.*Received: probability=1.5"):
+        augment.RandomApply(keras.layers.RandomErasing(), probability=1.5)
+    with pytest.raises(ValueError, match="argument `transforms` of Policy.*Received: transforms=\\['flip'\\]"):
+        augment.Policy(["flip"])
+
+
+def test_color_magnitudes_change_without_retrace_where_keras_factors_are_traced():
+    # Why kreg keeps its color transforms beside Keras's RandomBrightness/Contrast/Saturation/Hue: a kreg magnitude
+    # is a variable (RegularizationSchedule's augment_scale ramps it between epochs), a Keras factor a constant
+    # of the traced function, so a compiled step or a tf.data map keeps the factor it was traced with.
+    x = np.full((64, 4, 4, 3), 0.5, "float32")
+    ours, theirs = augment.RandomBrightness(0.0, seed=0), keras.layers.RandomBrightness(0.0, value_range=(0, 1))
+    traces = []
+
+    def step(layer):
+        def fn(images):
+            traces.append(layer)
+            return layer(images, training=True)
+
+        return tf.function(fn)
+
+    run_ours, run_theirs = step(ours), step(theirs)
+    for run in (run_ours, run_theirs):
+        np.testing.assert_array_equal(run(x).numpy(), x)
+    traced = len(traces)  # 2, or 4 under another backend (a first trace that creates TensorFlow twins runs twice)
+    ours.magnitude = 0.3
+    theirs.factor = (-0.3, 0.3)  # what Keras's constructor sets from factor=0.3
+    assert np.abs(run_ours(x).numpy() - x).max() > 0.1  # changed, not retraced
+    np.testing.assert_array_equal(run_theirs(x).numpy(), x)  # the traced factor, 0
+    assert len(traces) == traced
+    assert np.abs(np.asarray(theirs(x, training=True)) - x).max() > 0.1  # eagerly Keras reads the new factor

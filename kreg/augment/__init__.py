@@ -1,8 +1,9 @@
-"""Data augmentation: classic image transforms, a seeded policy, MixUp/CutMix, feature noise, offline expansion."""
+"""Data augmentation: image transforms and Keras's layers in a seeded policy, MixUp/CutMix, noise, offline expansion."""
 
 from kreg.augment._base import Transform
 from kreg.augment.expand import expand
 from kreg.augment.image import Policy
+from kreg.augment.image import RandomApply
 from kreg.augment.image import RandomBrightness
 from kreg.augment.image import RandomContrast
 from kreg.augment.image import RandomCrop
@@ -20,6 +21,7 @@ __all__ = [
     "GaussianNoise",
     "MixUpCutMix",
     "Policy",
+    "RandomApply",
     "RandomBrightness",
     "RandomContrast",
     "RandomCrop",

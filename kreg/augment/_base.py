@@ -1,10 +1,10 @@
-"""The base of kreg's augmentation layers: a seeded random transform with a probability and a magnitude.
+"""The base of kreg's augmentation layers: a seeded random change applied per example with a probability.
 
-Every transform is applied to each example independently with `probability`,
-with a strength `magnitude` whose meaning each subclass states. `magnitude`
-is state, not a weight (`kreg._ops.ScalarState`): a schedule can change it
-between epochs without rebuilding or retracing, and `set_weights` cannot.
-Identity at inference.
+Every member of a policy (`Member`) is applied to each example independently
+with `probability`. A `Transform` adds a strength `magnitude` whose meaning
+each subclass states. `magnitude` is state, not a weight
+(`kreg._ops.ScalarState`): a schedule can change it between epochs without
+rebuilding or retracing, and `set_weights` cannot. Identity at inference.
 
 The batch axis: image transforms (flips, rotations, crops, translations,
 color) take a batch `(batch, height, width, channels)` or one image
@@ -23,39 +23,27 @@ from kreg.augment._backend import random
 from kreg import _validation as v
 
 
-class Transform(_backend.TFData, _ops.ScalarState, keras.layers.Layer):
-    """A random transform applied per example with `probability` and strength `magnitude`.
+class Member(_backend.TFData, keras.layers.Layer):
+    """What a `Policy` composes: a random change applied to each example with `probability`, seeded.
 
-    Subclasses set `max_magnitude` (None for no upper bound) and implement
-    `transform(x, magnitude, seed_generator)` on a batch (pointwise
-    transforms) or `matrix(batch, height, width, magnitude, seed_generator)`
-    returning output-to-input pixel maps `[batch, 3, 3]` (geometric ones).
+    Subclasses implement `change(x, seed_generator)` on a float32 batch
+    (pointwise members), or are `Transform`s.
     """
 
     geometric = False
     images_only = True  # False: any input, axis 0 the batch axis
-    max_magnitude = None
 
-    def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
+    def __init__(self, *, probability=1.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self._magnitude = _ops.Scalar("magnitude", self._check_magnitude(magnitude))
         self.probability = v.fraction(owner, "probability", probability)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = not self.images_only  # elementwise, as Keras's GaussianNoise and Dropout
         _ops.build_at_init(self)
 
-    def _check_magnitude(self, value):
-        owner = type(self).__name__
-        if self.max_magnitude is None:
-            return v.non_negative_float(owner, "magnitude", value)
-        return v.fraction(owner, "magnitude", value, self.max_magnitude)
-
-    magnitude = _ops.scalar_property("magnitude", lambda self, value: self._check_magnitude(value))
-
     def applied(self, batch, seed_generator):
-        """A `[batch]` boolean: which examples this transform changes."""
+        """A `[batch]` boolean: which examples this member changes."""
         return random.uniform((batch,), seed=seed_generator) < self.probability
 
     def call(self, inputs, training=True):
@@ -65,8 +53,37 @@ class Transform(_backend.TFData, _ops.ScalarState, keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "magnitude": self.magnitude, "probability": self.probability,
-                "seed": self.seed}
+        return {**super().get_config(), "probability": self.probability, "seed": self.seed}
+
+
+class Transform(_ops.ScalarState, Member):
+    """A random transform applied per example with `probability` and strength `magnitude`.
+
+    Subclasses set `max_magnitude` (None for no upper bound) and implement
+    `transform(x, magnitude, seed_generator)` on a batch (pointwise
+    transforms) or `matrix(batch, height, width, magnitude, seed_generator)`
+    returning output-to-input pixel maps `[batch, 3, 3]` (geometric ones).
+    """
+
+    max_magnitude = None
+
+    def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
+        super().__init__(probability=probability, seed=seed, **kwargs)
+        self._magnitude = _ops.Scalar("magnitude", self._check_magnitude(magnitude))
+
+    def _check_magnitude(self, value):
+        owner = type(self).__name__
+        if self.max_magnitude is None:
+            return v.non_negative_float(owner, "magnitude", value)
+        return v.fraction(owner, "magnitude", value, self.max_magnitude)
+
+    magnitude = _ops.scalar_property("magnitude", lambda self, value: self._check_magnitude(value))
+
+    def change(self, x, seed_generator):
+        return self.transform(x, _backend.scalar(self._magnitude), seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "magnitude": self.magnitude}
 
 
 def augment(transforms, inputs, seed_generator, **options):
@@ -109,7 +126,7 @@ def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", inte
         x = ops.image.affine_transform(x, flat, interpolation=interpolation, fill_mode=fill_mode)
     for t in transforms:
         if not t.geometric:
-            changed = t.transform(x, _backend.scalar(t._magnitude), seed_generator)
+            changed = t.change(x, seed_generator)
             mask = ops.reshape(t.applied(batch, seed_generator), [-1] + [1] * (len(x.shape) - 1))
             x = ops.where(mask, changed, x)
     return x

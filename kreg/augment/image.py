@@ -25,6 +25,7 @@ from kreg.augment import _backend
 from kreg.augment._backend import ops
 from kreg.augment._backend import random
 from kreg import _validation as v
+from kreg.augment._base import Member
 from kreg.augment._base import Transform
 from kreg.augment._base import augment
 
@@ -143,7 +144,21 @@ class RandomTranslation(Transform):
 
 
 class _ColorTransform(Transform):
-    """A color transform on channels-last images whose values lie in `value_range`."""
+    """A color transform on channels-last images whose values lie in `value_range`.
+
+    Keras has these four as layers (`keras.layers.RandomBrightness`,
+    `RandomContrast`, `RandomSaturation`, `RandomHue`), which a `Policy`
+    takes as members too. kreg keeps its own for what Keras's lack: the
+    magnitude is a variable, which `RegularizationSchedule(augment_scale=...)`
+    ramps between epochs in a compiled step and in a `tf.data` map without a
+    retrace, where Keras's `factor` is a Python constant that a traced function
+    keeps (tests/test_augment.py,
+    `test_color_magnitudes_change_without_retrace_where_keras_factors_are_traced`);
+    a per-image `probability`; and the policy's one seed. Brightness, contrast
+    and hue draw as Keras's do (the same ranges, per image); saturation blends
+    each image with its grayscale (PIL's `ImageEnhance.Color`, torchvision's
+    `adjust_saturation`) where Keras scales the HSV saturation.
+    """
 
     max_magnitude = 1.0
 
@@ -241,17 +256,77 @@ class RandomHue(_ColorTransform):
 
 
 @keras.saving.register_keras_serializable(package="kreg")
-class Policy(_backend.TFData, keras.layers.Layer):
-    """Composes kreg transforms, each with its own probability and magnitude, under one seed.
+class RandomApply(Member):
+    """Applies a Keras preprocessing layer to each image with `probability`: how a `Policy` takes Keras's layers.
 
-    The geometric transforms are multiplied into one pixel map and resampled
-    once; the color and noise transforms follow in their listed order. All
-    random draws come from the policy's seed (the transforms' own seeds are
-    not used inside a policy), so a policy with a seed gives the same images in
-    any process. Identity at inference.
+    `out[n] = layer(x)[n]` if `u[n] < probability` else `x[n]`, one uniform
+    `u[n]` per image: the layer runs on the batch in training mode and each
+    image keeps its result with `probability` (Keras's layers change every
+    image they get). The layer draws its own parameters from its own seed:
+    give it a seed for reproducible images. Keras's `RandAugment` and `AugMix`
+    draw their operations once per batch (AugMix with Python's `random`, once
+    per trace in a compiled step or a `tf.data` map), their strengths per image.
+    Under JAX or torch inside `tf.data` the layer must run on TensorFlow there,
+    as Keras's preprocessing layers do. Identity at inference.
 
     Args:
-        transforms: a non-empty list of kreg transform layers.
+        layer: a Keras layer that takes a batch of images, e.g.
+            `keras.layers.RandAugment(value_range=(0, 1))`,
+            `keras.layers.AugMix`, `keras.layers.RandomErasing`.
+        probability: the chance that an image is changed, in [0, 1].
+        seed: the draw of which images change, `None` or an int >= 0 (inside
+            a `Policy`, the policy's seed draws it).
+
+    Call arguments:
+        inputs: a batch `(batch, height, width, channels)` or one image.
+        training: whether to augment (default True).
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> erase = RandomApply(keras.layers.RandomErasing(factor=(1.0, 1.0), value_range=(0, 1), seed=0),
+    ...                     probability=0.5, seed=0)
+    >>> images = np.full((64, 8, 8, 3), 0.5, "float32")
+    >>> changed = (np.asarray(erase(images)) != images).any(axis=(1, 2, 3))
+    >>> 16 < int(changed.sum()) < 48, bool((np.asarray(erase(images, training=False)) == images).all())
+    (True, True)
+    """
+
+    def __init__(self, layer, *, probability=1.0, seed=None, **kwargs):
+        super().__init__(probability=probability, seed=seed, **kwargs)
+        if not isinstance(layer, keras.layers.Layer) or isinstance(layer, (Member, Policy)):
+            raise v.invalid("RandomApply", "layer", "a Keras layer (not a kreg augmentation: it has its own "
+                                                    "probability)", layer)
+        self.layer = layer
+
+    def change(self, x, seed_generator):
+        return ops.cast(self.layer(x, training=True), x.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**{**config, "layer": keras.saving.deserialize_keras_object(config["layer"])})
+
+
+@keras.saving.register_keras_serializable(package="kreg")
+class Policy(_backend.TFData, keras.layers.Layer):
+    """Composes kreg transforms and Keras preprocessing layers, each with its own probability, under one seed.
+
+    The geometric transforms are multiplied into one pixel map and resampled
+    once; the color and noise transforms and the Keras layers follow in their
+    listed order. A Keras layer is applied as `RandomApply(layer)` (every
+    image; wrap it in `RandomApply(layer, probability=p)` for a chance per
+    image). The policy's seed draws which images each member changes and the
+    kreg transforms' parameters (their own seeds are not used inside a policy),
+    so a policy with a seed gives the same images in any process; a Keras layer
+    draws its parameters from its own seed. Identity at inference.
+
+    Args:
+        transforms: a non-empty list of kreg transforms, `RandomApply`s and
+            Keras layers that take images (`keras.layers.RandAugment`, ...).
         seed: `None` or an int >= 0.
         fill_mode: how a geometric transform fills pixels from outside the
             image: `"reflect"`, `"wrap"`, `"nearest"` or `"constant"` (0).
@@ -278,10 +353,11 @@ class Policy(_backend.TFData, keras.layers.Layer):
     def __init__(self, transforms, *, seed=None, fill_mode="reflect", interpolation="bilinear", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(transforms, (list, tuple)) or not transforms or not all(
-            isinstance(t, Transform) for t in transforms
+            isinstance(t, keras.layers.Layer) and not isinstance(t, Policy) for t in transforms
         ):
-            raise v.invalid("Policy", "transforms", "a non-empty list of kreg.augment transforms", transforms)
-        self.transforms = list(transforms)
+            raise v.invalid("Policy", "transforms", "a non-empty list of kreg.augment transforms and Keras layers",
+                            transforms)
+        self.transforms = [t if isinstance(t, Member) else RandomApply(t) for t in transforms]
         self.seed = v.seed("Policy", seed)
         self.fill_mode = v.one_of("Policy", "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = v.one_of("Policy", "interpolation", interpolation, INTERPOLATIONS)
