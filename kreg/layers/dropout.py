@@ -15,9 +15,13 @@ The mask spends 16 random bits per element instead of the 32 of a float
 uniform: `rate` is used at a resolution of 2**-16 (the mask drops an element
 with probability `round(rate * 2**16) / 2**16`), and the scaling uses that same
 quantized keep probability, so the expectation above holds exactly. The bits
-come from `keras.random.randint` (31.99 bits per int32 word: the word 2**31 - 1
-is never drawn, which moves a probability by at most 2**-32) split into two
-16-bit halves by `keras.ops.view`: backend-neutral, eager and compiled.
+are uniform 32-bit words split into two 16-bit halves by `keras.ops.view`. Keras
+has no public source of raw random bits, so the words come from each backend's
+own (`_random_words`): TensorFlow's full-range `stateless_uniform` and JAX's
+`random.bits`, seeded by the layer's `SeedGenerator` as `keras.random` seeds
+them (a range makes TensorFlow reduce every word and JAX draw twice the bits);
+on other backends `keras.random.randint` (31.99 bits per word: the word
+2**31 - 1 is never drawn, which moves a probability by at most 2**-32).
 
 References:
     Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov. Dropout: a simple
@@ -59,11 +63,26 @@ def keep_mask(shape, rate, seed_generator):
     static = all(isinstance(d, int) for d in shape)  # always under JAX; TF may have a dynamic batch
     size = math.prod(shape) if static else ops.prod(shape)
     # A static last axis of 1: TensorFlow's `view` needs one when the batch is dynamic.
-    words = keras.random.randint(((size + 1) // 2, 1), -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
+    words = _random_words(((size + 1) // 2, 1), seed_generator)
     halves = ops.reshape(ops.view(words, "uint16"), (-1,))
     if not static or size % 2:
         halves = halves[:size]  # an odd count draws one half too many
     return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
+
+
+def _random_words(shape, seed_generator):
+    """Uniform 32-bit words of `shape`, from the backend's fastest source (see the module docstring)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        seed = tf.cast(tf.math.floormod(seed_generator.next(), 2**31 - 2), "int32")  # as keras.random casts it
+        return tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype="int32")
+    if backend == "jax":
+        import jax
+
+        return jax.random.bits(seed_generator.next(), shape, "uint32")
+    return keras.random.randint(shape, -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
 
 
 class BaseDropout(_ops.ScalarState, keras.layers.Layer):
