@@ -224,3 +224,8 @@ def test_describe_counts_each_class_of_each_split():
     assert (record["train"], record["validation"], record["test"]) == (100, 50, 1647)
     assert [sum(record["class_counts"][p]) for p in ("train", "validation", "test")] == [100, 50, 1647]
     assert record["class_counts"]["validation"] == np.bincount(splits[1][1], minlength=10).tolist()
+
+
+def test_a_class_too_rare_to_stratify_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"cannot draw 8 of 40 examples stratified by class \(The least populated "):
+        data.load_csv(csv(tmp_path, rows(labels=np.r_[np.arange(39) % 2, 2])))

@@ -123,3 +123,8 @@ def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_pa
         experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "keras:mnst"\n', "bad.toml")))
     with pytest.raises(ValueError, match=r"data keys \['path'\] do not apply to source 'mnist'"):
         experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "mnist"\npath = "x"\n', "p.toml")))
+    with pytest.raises(ValueError, match="data.path is needed for source 'npz'"):
+        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "npz"\n', "n.toml")))
+    with pytest.raises(ValueError, match='data.shape "image" does not apply to source "csv"'):
+        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "csv"\npath = "t.csv"\n'
+                                                               'shape = "image"\n', "c.toml")))
