@@ -74,7 +74,27 @@ def test_residual_cnn_with_the_family_trains_and_warms_every_rate_up():
     assert logs["dropout_rate"] == pytest.approx([0.0, 0.3]) and logs["drop_path_rate"] == pytest.approx([0.0, 0.2])
     assert logs["drop_block_rate"] == pytest.approx([0.0, 0.1])
     assert logs["spatial_dropout2d_rate"] == pytest.approx([0.0, 0.1])
-    assert [layer.rate for layer in model.layers if isinstance(layer, DropPath)] == [0.2, 0.2]
+    # Huang et al.'s linear decay rule: block l of L drops with (l / L) * the searched (last block's) rate.
+    assert [layer.rate for layer in model.layers if isinstance(layer, DropPath)] == pytest.approx([0.1, 0.2])
+
+
+def test_drop_path_rate_grows_linearly_with_depth_and_its_warm_up_keeps_the_spread():
+    hypermodel = tuning.RegularizedCNN(
+        3, (8, 8, 1), filters=(2, 2, 2, 2), dense=4, regularizer=None, max_norm=None, dropout=None, residual=True,
+        drop_path=tuning.DropPathSpace(rate=(0.0, 0.3)), schedule=tuning.ScheduleSpace(3))
+    hp = kt.HyperParameters()
+    hp.Fixed("drop_path_rate", 0.2)
+    hp.Fixed("schedule", True)
+    model = hypermodel.build(hp)
+    rates = lambda: [layer.rate for layer in model.layers if isinstance(layer, DropPath)]  # noqa: E731
+    assert rates() == pytest.approx([0.05, 0.1, 0.15, 0.2])
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(rates()))
+    x = np.random.default_rng(1).normal(size=(8, 8, 8, 1)).astype("float32")
+    history = hypermodel.fit(hp, model, x, np.arange(8) % 3, epochs=3, batch_size=8, verbose=0, callbacks=[record])
+    assert history.history["drop_path_rate"] == pytest.approx([0.0, 0.1, 0.2])
+    for scale, epoch_rates in zip((0.0, 0.5, 1.0), seen):
+        assert epoch_rates == pytest.approx([scale * r for r in (0.05, 0.1, 0.15, 0.2)])
 
 
 def test_plain_cnn_is_unchanged():

@@ -122,3 +122,117 @@ def test_regularize_applies_weight_decay_to_the_users_optimizer():
     uncompiled = tuning.Regularize(lambda hp: dense(), regularizer=tuning.RegularizerSpace(["weight_decay"]))
     with pytest.raises(ValueError, match="must return a compiled model"):
         uncompiled.build(kt.HyperParameters())
+
+
+def largest_singular_value(kernel):
+    kernel = keras.ops.convert_to_numpy(kernel)
+    return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+
+
+needs_tensorflow = pytest.mark.skipif(keras.backend.backend() == "jax", reason="SpectralNormSpace refuses JAX")
+
+
+def test_spectral_norm_space_refuses_jax_where_keras_keeps_the_unnormalized_kernel():
+    # The reason, measured: after `fit` on JAX the kernel keeps its norm, so `predict` is off by sigma.
+    keras.utils.set_random_seed(0)
+    layer = keras.layers.SpectralNormalization(keras.layers.Dense(8), power_iterations=20)
+    model = keras.Sequential([keras.Input((6,)), layer])
+    layer.layer.kernel.assign(layer.layer.kernel * 10.0)
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    model.fit(X, np.zeros((len(X), 8)), batch_size=len(X), epochs=1, verbose=0)
+    sigma = largest_singular_value(layer.layer.kernel)
+    if keras.backend.backend() != "jax":
+        assert sigma == pytest.approx(1.0, abs=1e-3)
+        return
+    assert sigma > 5
+    with pytest.raises(ValueError, match="SpectralNormSpace needs the TensorFlow backend.*Received: backend 'jax'"):
+        tuning.spaces.SpectralNormSpace()
+
+
+@needs_tensorflow
+def test_spectral_norm_wraps_the_hidden_layers_in_keras_own(tmp_path):
+    space = tuning.spaces.SpectralNormSpace(power_iterations=(20,), optional=False)
+    hypermodel = tuning.RegularizedMLP(3, (6,), hidden=(8, 8), regularizer=None, max_norm=None, dropout=None,
+                                       schedule=None, spectral_norm=space)
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    assert hp.values == {"spectral_norm": True, "spectral_norm_power_iterations": 20}
+    wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 2 and all(w.power_iterations == 20 for w in wrapped)
+    assert isinstance(model.layers[-1], keras.layers.Dense)  # the output layer keeps its scale
+    for layer in wrapped:
+        layer.layer.kernel.assign(layer.layer.kernel * 10.0)
+    model.fit(X, Y, batch_size=len(X), epochs=1, verbose=0)  # one step: normalized in the forward pass
+    for layer in wrapped:
+        assert largest_singular_value(layer.layer.kernel) == pytest.approx(1.0, abs=0.02)
+    path = str(tmp_path / "spectral.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0), rtol=1e-6)
+    cnn = tuning.RegularizedCNN(3, (8, 8, 1), filters=(2,), dense=4, residual=True, schedule=None,
+                                spectral_norm=space).build(kt.HyperParameters())
+    kinds = [type(layer.layer) for layer in cnn.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert kinds == [keras.layers.Conv2D] * 3 + [keras.layers.Dense]
+
+
+@needs_tensorflow
+def test_spectral_norm_space_domains_and_validation():
+    from kreg.tuning.spaces import SpectralNormSpace, hparams_domain
+
+    hp = kt.HyperParameters()
+    assert SpectralNormSpace((1, 3)).build(hp) in (None, 1, 3)
+    domains = {p.name: hparams_domain(p) for p in hp.space}
+    assert domains["spectral_norm"][0].values == [False, True]
+    assert domains["spectral_norm_power_iterations"][0].values == [1, 3]
+    hp = kt.HyperParameters()
+    hp.Fixed("spectral_norm", False)
+    assert SpectralNormSpace((1, 3)).build(hp) is None
+    model = tuning.RegularizedMLP(3, (6,), hidden=(8,), schedule=None, spectral_norm=SpectralNormSpace()).build(hp)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in model.layers)
+    for bad in ((), (0,), (1, 1), (1.5,), "1", None):
+        with pytest.raises(ValueError, match="argument `power_iterations` of SpectralNormSpace"):
+            SpectralNormSpace(bad)
+    with pytest.raises(ValueError, match="argument `optional` of SpectralNormSpace: expected a bool"):
+        SpectralNormSpace(optional=1)
+    with pytest.raises(ValueError, match="argument `spectral_norm` of RegularizedMLP"):
+        tuning.RegularizedMLP(3, (6,), spectral_norm=tuning.MaxNormSpace())
+
+
+def test_augment_space_searches_keras_own_augmentations():
+    space = tuning.AugmentSpace(["rand_augment", "aug_mix", "erasing"], value_range=(0, 255), seed=4,
+                                magnitudes={"rand_augment": (0.1, 0.1)})
+    hp = kt.HyperParameters()
+    for name in ("rand_augment", "aug_mix", "erasing"):
+        hp.Fixed(f"augment_{name}", True)
+    hp.Fixed("augment_aug_mix_magnitude", 0.25)
+    hp.Fixed("augment_erasing_magnitude", 0.2)
+    policy = space.build(hp)
+    layers = [member.layer for member in policy.transforms]
+    assert [type(layer) for layer in layers] == [keras.layers.RandAugment, keras.layers.AugMix,
+                                                  keras.layers.RandomErasing]
+    assert layers[0].factor == (0, 0.1) and layers[1].factor == (0, 0.25)
+    assert layers[2].scale == (0.02, 0.2) and layers[2].factor == (1.0, 1.0)
+    assert all(layer.value_range == (0, 255) and layer.seed == 4 for layer in layers)
+    assert all(member.probability == 1.0 for member in policy.transforms) and policy.seed == 4
+    hp = kt.HyperParameters()
+    tuning.AugmentSpace(["erasing", "flip"]).build(hp)
+    domains = {p.name: p for p in hp.space}
+    assert (domains["augment_erasing_magnitude"].min_value, domains["augment_erasing_magnitude"].max_value) == (
+        0.0, 0.33)
+    with pytest.raises(ValueError, match="argument `magnitudes` of AugmentSpace: expected \\{'aug_mix': "
+                                         "\\(min, max\\)\\} within \\[0, 1\\]"):
+        tuning.AugmentSpace(["aug_mix"], magnitudes={"aug_mix": (0.0, 1.5)})
+    with pytest.raises(ValueError, match="argument `value_range` of AugmentSpace"):
+        tuning.AugmentSpace(value_range=(1, 0))
+
+
+def test_a_cnn_trains_with_keras_augmentations_on_gray_images():
+    hypermodel = tuning.RegularizedCNN(3, (8, 8, 1), filters=(4,), dense=8, regularizer=None, max_norm=None,
+                                       schedule=None, augment=tuning.AugmentSpace(["rand_augment", "erasing"]))
+    hp = kt.HyperParameters()
+    hp.Fixed("augment_rand_augment", True)
+    hp.Fixed("augment_erasing", True)
+    model = hypermodel.build(hp)
+    x = RNG.uniform(size=(16, 8, 8, 1)).astype("float32")
+    history = model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()

@@ -4,10 +4,12 @@ import keras
 import keras_tuner as kt
 
 from kreg import _validation as v
+from kreg import _walk
 from kreg import callbacks
 from kreg import losses
 from kreg import metrics
 from kreg.attach import attach
+from kreg.callbacks._base import Callback
 from kreg.layers import DropBlock
 from kreg.layers import DropPath
 from kreg.layers import Dropout
@@ -22,6 +24,7 @@ from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
 from kreg.tuning.spaces import SpatialDropoutSpace
+from kreg.tuning.spaces import SpectralNormSpace
 
 
 def _check_space(owner, name, value, cls):
@@ -40,7 +43,7 @@ class _Regularized(kt.HyperModel):
     """The pieces the MLP and the CNN share: spaces, compilation, and the schedule in `fit`."""
 
     def __init__(self, owner, num_classes, input_shape, *, regularizer, dropout, max_norm, augment, schedule,
-                 label_smoothing, learning_rate, name=None):
+                 label_smoothing, spectral_norm, learning_rate, name=None):
         super().__init__(name=name)
         self.num_classes = v.positive_int(owner, "num_classes", num_classes)
         if not isinstance(input_shape, (list, tuple)) or not input_shape:
@@ -52,6 +55,7 @@ class _Regularized(kt.HyperModel):
         self.augment = _check_space(owner, "augment", augment, AugmentSpace)
         self.schedule = _check_space(owner, "schedule", schedule, ScheduleSpace)
         self.label_smoothing = _check_space(owner, "label_smoothing", label_smoothing, LabelSmoothingSpace)
+        self.spectral_norm = _check_space(owner, "spectral_norm", spectral_norm, SpectralNormSpace)
         self.learning_rate = v.positive_float(owner, "learning_rate", learning_rate)
 
     def _pieces(self, hp):
@@ -62,6 +66,14 @@ class _Regularized(kt.HyperModel):
         if self.schedule:
             self.schedule.build(hp)
         return regularizer, rate, scaling, constraint, policy
+
+    def _hidden(self, hp):
+        """A function of a hidden Dense or Conv2D layer: wrapped in Keras's `SpectralNormalization` where the trial
+        has it on, else the layer itself."""
+        iterations = self.spectral_norm.build(hp) if self.spectral_norm else None
+        if iterations is None:
+            return lambda layer: layer
+        return lambda layer: keras.layers.SpectralNormalization(layer, power_iterations=iterations)
 
     def _compile(self, model, hp):
         optimizer = keras.optimizers.Adam(self.learning_rate)
@@ -82,7 +94,8 @@ class _Regularized(kt.HyperModel):
 
         The warm-up ramps each penalty's strength from 0 to the trial's and
         each dropout-family layer's rate from 0 to its space's trial rate (one
-        `RegularizationSchedule` per family member: they log side by side).
+        `RegularizationSchedule` per family member: they log side by side;
+        each DropPath to its own depth's rate, logged as the last block's).
         """
         if self.schedule and hp.get("schedule"):
             def ramp(end):
@@ -93,10 +106,39 @@ class _Regularized(kt.HyperModel):
                 schedules.append(callbacks.RegularizationSchedule(penalty_scale=ramp(1.0)))
             for space, cls in self._dropouts():
                 rate = hp.get(f"{space.prefix}_rate")
-                if rate > 0:
+                if rate > 0 and cls is DropPath:  # one rate per depth
+                    schedules.append(_DepthRamp(ramp(1.0)))
+                elif rate > 0:
                     schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
             kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
         return model.fit(*args, **kwargs)
+
+
+class _DepthRamp(Callback):
+    """Scales each DropPath's own rate by `scale(epoch)`, and logs the largest as `drop_path_rate`.
+
+    The warm-up of a residual CNN, whose DropPath rates grow with depth:
+    `RegularizationSchedule(dropout_rate=...)` would set them all to one rate.
+    """
+
+    _transient = Callback._transient + ("_rates",)
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+        self._rates = None
+
+    def on_train_begin(self, logs=None):
+        if self._rates is None:
+            self._rates = [(layer, layer.rate) for layer in _walk.layers(self.model, DropPath)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer, rate in self._rates:
+            layer.rate = rate * self.scale(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["drop_path_rate"] = max(rate for _, rate in self._rates) * self.scale(epoch)
 
 
 class RegularizedMLP(_Regularized):
@@ -111,33 +153,34 @@ class RegularizedMLP(_Regularized):
         num_classes: the number of classes, an int >= 1.
         input_shape: the shape of one input.
         hidden: the widths of the hidden layers.
-        regularizer, dropout, max_norm, augment, schedule, label_smoothing: the
-            spaces (`RegularizerSpace`, `DropoutSpace`, `MaxNormSpace`,
-            `AugmentSpace`, `ScheduleSpace`, `LabelSmoothingSpace`), or None to
-            leave that component out.
+        regularizer, dropout, max_norm, augment, schedule, label_smoothing,
+            spectral_norm: the spaces (`RegularizerSpace`, `DropoutSpace`,
+            `MaxNormSpace`, `AugmentSpace`, `ScheduleSpace`,
+            `LabelSmoothingSpace`, `SpectralNormSpace`: the hidden Dense layers
+            wrapped), or None to leave that component out.
         learning_rate: Adam's learning rate (fixed: the search is about
             regularization).
     """
 
     def __init__(self, num_classes, input_shape, *, hidden=(512, 512), regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 label_smoothing=None, learning_rate=1e-3, name=None):
+                 label_smoothing=None, spectral_norm=None, learning_rate=1e-3, name=None):
         super().__init__("RegularizedMLP", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
                          max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
-                         learning_rate=learning_rate,
-                         name=name)
+                         spectral_norm=spectral_norm, learning_rate=learning_rate, name=name)
         self.hidden = _units("RegularizedMLP", "hidden", hidden)
 
     def build(self, hp):
         regularizer, rate, scaling, constraint, policy = self._pieces(hp)
+        hidden = self._hidden(hp)
         layers = [keras.Input(self.input_shape)]
         if policy is not None:
             layers.append(policy)
         if len(self.input_shape) > 1:
             layers.append(keras.layers.Flatten())
         for units in self.hidden:
-            layers.append(keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
-                                             kernel_constraint=constraint))
+            layers.append(hidden(keras.layers.Dense(units, activation="relu", kernel_regularizer=regularizer,
+                                                    kernel_constraint=constraint)))
             layers.append(Dropout(rate, scaling=scaling))
         layers.append(keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer,
                                          kernel_constraint=constraint))
@@ -154,8 +197,11 @@ class RegularizedCNN(_Regularized):
 
     With `residual=True` each block is a Conv2D(3x3, ReLU) to its filters
     followed by a residual unit, `h = ReLU(h + DropPath(Conv(ReLU(Conv(h)))))`
-    (3x3 convolutions, the DropPath from the `drop_path` space; without one,
-    no DropPath). Before each pooling, a block may end with a
+    (3x3 convolutions; without a `drop_path` space, no DropPath). The searched
+    `drop_path_rate` is the last block's: block `l` of `L` drops its branch
+    with rate `(l / L) * drop_path_rate`, the linear decay rule of Huang et
+    al. (2016) (survival `p_l = 1 - (l / L) (1 - p_L)`), as timm spreads its
+    `drop_path_rate` over depth. Before each pooling, a block may end with a
     `SpatialDropout2D` (`spatial_dropout` space) and a `DropBlock`
     (`drop_block` space; only in blocks whose maps are at least `block_size`
     wide: a larger block is a ValueError of the layer).
@@ -165,8 +211,9 @@ class RegularizedCNN(_Regularized):
         input_shape: `(height, width, channels)`.
         filters: the filters of each conv block.
         dense: the width of the dense layer.
-        regularizer, dropout, max_norm, augment, schedule, label_smoothing: the spaces, or None
-            ("orthogonal" is not a choice here: Keras's `OrthogonalRegularizer` takes only rank-2 kernels).
+        regularizer, dropout, max_norm, augment, schedule, label_smoothing, spectral_norm: the spaces, or None
+            ("orthogonal" is not a choice here: Keras's `OrthogonalRegularizer` takes only rank-2 kernels;
+            `spectral_norm` wraps every Conv2D and the hidden Dense layer).
         residual: whether the blocks are residual (a bool).
         drop_path: a `DropPathSpace` for the residual branches (needs `residual=True`), or None.
         spatial_dropout: a `SpatialDropoutSpace`, or None.
@@ -176,12 +223,11 @@ class RegularizedCNN(_Regularized):
 
     def __init__(self, num_classes, input_shape, *, filters=(32, 64), dense=128, regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 label_smoothing=None, learning_rate=1e-3, residual=False, drop_path=None, spatial_dropout=None,
-                 drop_block=None, name=None):
+                 label_smoothing=None, spectral_norm=None, learning_rate=1e-3, residual=False, drop_path=None,
+                 spatial_dropout=None, drop_block=None, name=None):
         super().__init__("RegularizedCNN", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
                          max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
-                         learning_rate=learning_rate,
-                         name=name)
+                         spectral_norm=spectral_norm, learning_rate=learning_rate, name=name)
         if len(self.input_shape) != 3:
             raise v.invalid("RegularizedCNN", "input_shape", "(height, width, channels)", input_shape)
         if regularizer is not None and "orthogonal" in regularizer.choices:
@@ -208,20 +254,22 @@ class RegularizedCNN(_Regularized):
         spatial = self.spatial_dropout.build(hp) if self.spatial_dropout else None
         drop_path = self.drop_path.build(hp) if self.drop_path else None
         drop_block = self.drop_block.build(hp) if self.drop_block else None
+        hidden = self._hidden(hp)
 
         def conv(filters, h, activation="relu"):
-            return keras.layers.Conv2D(filters, 3, padding="same", activation=activation,
-                                       kernel_regularizer=regularizer, kernel_constraint=constraint)(h)
+            return hidden(keras.layers.Conv2D(filters, 3, padding="same", activation=activation,
+                                              kernel_regularizer=regularizer, kernel_constraint=constraint))(h)
 
         inputs = keras.Input(self.input_shape)
         h = policy(inputs) if policy is not None else inputs
         size = min(self.input_shape[:2])
-        for filters in self.filters:
+        for depth, filters in enumerate(self.filters, 1):
             h = conv(filters, h)
             if self.residual:
                 branch = conv(filters, conv(filters, h), activation=None)
                 if drop_path is not None:
-                    branch = DropPath(drop_path[0], scaling=drop_path[1])(branch)
+                    branch = DropPath(drop_path_rate(drop_path[0], depth, len(self.filters)),
+                                      scaling=drop_path[1])(branch)
                 h = keras.layers.ReLU()(keras.layers.Add()([h, branch]))
             if spatial is not None:
                 h = SpatialDropout2D(spatial[0], scaling=spatial[1])(h)
@@ -231,11 +279,20 @@ class RegularizedCNN(_Regularized):
                 h = keras.layers.MaxPooling2D()(h)
                 size //= 2
         h = Dropout(rate, scaling=scaling)(keras.layers.Flatten()(h))
-        h = keras.layers.Dense(self.dense, activation="relu", kernel_regularizer=regularizer,
-                               kernel_constraint=constraint)(h)
+        h = hidden(keras.layers.Dense(self.dense, activation="relu", kernel_regularizer=regularizer,
+                                      kernel_constraint=constraint))(h)
         h = Dropout(rate, scaling=scaling)(h)
         outputs = keras.layers.Dense(self.num_classes, activation="softmax", kernel_regularizer=regularizer)(h)
         return self._compile(keras.Model(inputs, outputs), hp)
+
+
+def drop_path_rate(rate, block, blocks):
+    """Block `block` of `blocks`' DropPath rate (1-based), given the last block's: `rate * block / blocks`.
+
+    >>> [round(drop_path_rate(0.2, block, 4), 6) for block in (1, 2, 3, 4)]
+    [0.05, 0.1, 0.15, 0.2]
+    """
+    return rate * block / blocks
 
 
 class Regularize(kt.HyperModel):

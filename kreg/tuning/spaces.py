@@ -271,18 +271,92 @@ class MaxNormSpace:
         return constraints.MaxNorm(limit) if on else None
 
 
+class SpectralNormSpace:
+    """Spectral normalization of the hidden layers' kernels (Keras's `SpectralNormalization`), optionally off.
+
+    While training, each wrapped layer's kernel `W` (reshaped to `(-1, units)`)
+    is divided by its largest singular value, estimated by `power_iterations`
+    steps of the power method from the previous step's vector: `W <- W / sigma(W)`
+    (Miyato et al. 2018), so each layer is 1-Lipschitz. The hypermodels wrap
+    their hidden Dense and Conv2D layers in `keras.layers.SpectralNormalization`,
+    not the output layer, whose logits keep their scale (as in SNGP, Liu et al.
+    2020).
+
+    Hyperparameters: `spectral_norm` (on/off, when `optional`; fixed True
+    otherwise) and `spectral_norm_power_iterations` where on (fixed where one
+    count is offered).
+
+    Not on JAX: there Keras 3.15's `fit` keeps the unnormalized kernel (its
+    JAX trainer drops what a layer assigns to a trainable variable), so
+    training sees `W / sigma` and `predict` sees `W`; the constructor raises.
+
+    Args:
+        power_iterations: the counts to choose from, distinct ints >= 1
+            (Keras's default: 1).
+        optional: whether "off" is a choice too.
+
+    References:
+        Miyato, Kataoka, Koyama, Yoshida. Spectral normalization for generative
+        adversarial networks. ICLR 2018.
+    """
+
+    def __init__(self, power_iterations=(1,), *, optional=True):
+        owner = "SpectralNormSpace"
+        if keras.backend.backend() == "jax":
+            raise ValueError(
+                "SpectralNormSpace needs the TensorFlow backend: on JAX, Keras's SpectralNormalization keeps the "
+                "unnormalized kernel after `fit` (the JAX trainer drops a layer's assignment to a trainable "
+                "variable), so predictions use W where training used W / sigma. Received: backend 'jax'"
+            )
+        ok = isinstance(power_iterations, (list, tuple)) and power_iterations and len(set(power_iterations)) == len(
+            power_iterations)
+        if not ok:
+            raise v.invalid(owner, "power_iterations", "a non-empty list of distinct ints >= 1", power_iterations)
+        self.power_iterations = tuple(v.positive_int(owner, "power_iterations", n) for n in power_iterations)
+        if not isinstance(optional, bool):
+            raise v.invalid(owner, "optional", "a bool", optional)
+        self.optional = optional
+
+    def build(self, hp):
+        """The power iterations of the trial's spectral normalization, or None when off."""
+        on = hp.Boolean("spectral_norm") if self.optional else hp.Fixed("spectral_norm", True)
+        with hp.conditional_scope("spectral_norm", [True]):
+            counts = list(self.power_iterations)
+            name = "spectral_norm_power_iterations"
+            iterations = hp.Choice(name, counts) if len(counts) > 1 else hp.Fixed(name, counts[0])
+        return iterations if on else None
+
+
+def _kreg(cls, *, colors=False):
+    """A factory `(magnitude, value_range, seed) -> kreg transform` (its draws come from the policy's seed)."""
+    if colors:
+        return lambda magnitude, value_range, seed: cls(magnitude, value_range=value_range)
+    return lambda magnitude, value_range, seed: cls(magnitude)
+
+
+def _keras(cls, arguments):
+    """A factory of Keras's layer `cls` with `arguments(magnitude)`, applied to every image by the policy."""
+    return lambda magnitude, value_range, seed: cls(**arguments(magnitude), value_range=value_range, seed=seed)
+
+
 _TRANSFORMS = {
     "flip": None,
-    "rotation": augment.RandomRotation,
-    "crop": augment.RandomCrop,
-    "translation": augment.RandomTranslation,
-    "brightness": augment.RandomBrightness,
-    "contrast": augment.RandomContrast,
-    "noise": augment.GaussianNoise,
-    "feature_dropout": augment.FeatureDropout,
+    "rotation": _kreg(augment.RandomRotation),
+    "crop": _kreg(augment.RandomCrop),
+    "translation": _kreg(augment.RandomTranslation),
+    "brightness": _kreg(augment.RandomBrightness, colors=True),
+    "contrast": _kreg(augment.RandomContrast, colors=True),
+    "noise": _kreg(augment.GaussianNoise),
+    "feature_dropout": _kreg(augment.FeatureDropout),
+    "rand_augment": _keras(keras.layers.RandAugment, lambda m: {"factor": m}),
+    "aug_mix": _keras(keras.layers.AugMix, lambda m: {"factor": m}),
+    # Always erases (factor (1, 1); a float factor f erases with probability f / 2), an area fraction up to m.
+    "erasing": _keras(keras.layers.RandomErasing, lambda m: {"factor": (1.0, 1.0), "scale": (min(0.02, m), m)}),
 }
 _MAGNITUDES = {"rotation": (0.0, 20.0), "crop": (0.0, 0.3), "translation": (0.0, 0.2), "brightness": (0.0, 0.3),
-               "contrast": (0.0, 0.5), "noise": (0.0, 0.1), "feature_dropout": (0.0, 0.3)}
+               "contrast": (0.0, 0.5), "noise": (0.0, 0.1), "feature_dropout": (0.0, 0.3), "rand_augment": (0.0, 0.5),
+               "aug_mix": (0.0, 0.5), "erasing": (0.0, 0.33)}
+_KERAS_MAX = 1.0  # Keras's factors and RandomErasing's area lie in [0, 1]
 
 
 class AugmentSpace:
@@ -291,15 +365,30 @@ class AugmentSpace:
     Hyperparameters: `augment_NAME` (on/off) for each transform, and
     `augment_NAME_magnitude` where on (not for flip).
 
+    kreg's transforms (their magnitudes as in `kreg.augment`): "flip",
+    "rotation" (degrees), "crop", "translation", "brightness", "contrast"
+    (images) and "noise", "feature_dropout" (any input). Keras's own layers,
+    each applied to every image (`kreg.augment.RandomApply`) with its seed the
+    space's: "rand_augment" (`keras.layers.RandAugment(factor=m)`, 2
+    operations), "aug_mix" (`keras.layers.AugMix(factor=m)`), "erasing"
+    (`keras.layers.RandomErasing`, random erasing / cutout: one rectangle of
+    up to a fraction `m` of the image (at least 2% where `m` allows), filled
+    with noise, on every image). Keras's `factor` is
+    its own scale: `RandAugment(factor=0.5)` rotates by up to 180 degrees.
+
     Args:
         transforms: names from "flip", "rotation", "crop", "translation",
-            "brightness", "contrast" (images) and "noise", "feature_dropout"
-            (any input).
-        magnitudes: `{name: (min, max)}` overriding the default ranges.
+            "brightness", "contrast", "noise", "feature_dropout",
+            "rand_augment", "aug_mix", "erasing".
+        magnitudes: `{name: (min, max)}` overriding the default ranges
+            (Keras's layers: within [0, 1]).
+        value_range: `(low, high)` of the pixel values, for the color
+            transforms and Keras's layers; default `(0.0, 1.0)`.
         seed: the policy's seed, `None` or an int >= 0.
     """
 
-    def __init__(self, transforms=("flip", "rotation", "crop"), *, magnitudes=None, seed=None):
+    def __init__(self, transforms=("flip", "rotation", "crop"), *, magnitudes=None, value_range=(0.0, 1.0),
+                 seed=None):
         owner = "AugmentSpace"
         self.transforms = _choices(owner, "transforms", transforms, tuple(_TRANSFORMS))
         if magnitudes is not None and not isinstance(magnitudes, dict):
@@ -313,11 +402,14 @@ class AugmentSpace:
                 ranges[key] = _range(owner, "magnitudes", bounds)
             except ValueError:
                 raise v.invalid(owner, "magnitudes", "{name: (min, max)} with 0 <= min <= max", magnitudes) from None
+            if key in ("rand_augment", "aug_mix", "erasing") and ranges[key][1] > _KERAS_MAX:
+                raise v.invalid(owner, "magnitudes", f"{{{key!r}: (min, max)}} within [0, 1]", magnitudes)
         self.magnitudes = {**_MAGNITUDES, **ranges}
+        self.value_range = tuple(v.value_range(owner, value_range))
+        self.seed = v.seed(owner, seed)
         for name in self.transforms:  # the layer checks its own bound, e.g. a rate below 1
             if _TRANSFORMS[name] is not None:
-                _TRANSFORMS[name](self.magnitudes[name][1])
-        self.seed = v.seed(owner, seed)
+                _TRANSFORMS[name](self.magnitudes[name][1], self.value_range, self.seed)
 
     def build(self, hp):
         """A `kreg.augment.Policy`, or None when no transform is on."""
@@ -331,7 +423,7 @@ class AugmentSpace:
             with hp.conditional_scope(f"augment_{name}", [True]):
                 magnitude = _float(hp, f"augment_{name}_magnitude", self.magnitudes[name])
             if on:
-                chosen.append(_TRANSFORMS[name](magnitude))
+                chosen.append(_TRANSFORMS[name](magnitude, self.value_range, self.seed))
         return augment.Policy(chosen, seed=self.seed) if chosen else None
 
 
