@@ -5,6 +5,7 @@ installed Keras and fails loudly, naming the function, if one changes.
 """
 
 import copy
+import importlib
 
 
 def sublayers(layer):
@@ -67,3 +68,25 @@ def held_by_jax_trainer(variable):
     back at the end (`jax_state_sync`), over anything assigned in between.
     """
     return getattr(variable, "_value", True) is None
+
+
+def tensorflow_backend():
+    """Keras's TensorFlow backend module, whatever backend Keras runs on (a `backend=` for a `SeedGenerator`).
+
+    Keras 3.15.1: `keras.src.backend.tensorflow`, the module Keras's
+    `DynamicBackend.set_backend("tensorflow")` switches its image layers to
+    inside a `tf.data` pipeline. Importing it imports TensorFlow.
+    """
+    return importlib.import_module("keras.src.backend.tensorflow")
+
+
+def tensorflow_op(function):
+    """What the `keras.ops` or `keras.random` function `function` runs on Keras's TensorFlow backend.
+
+    Keras 3.15.1: a public op `NAME` is defined in `keras.src.ops.MODULE` (or
+    `keras.src.random.random`), and its TensorFlow implementation is
+    `keras.src.backend.tensorflow.MODULE.NAME` (`numpy`, `core`, `math`, `nn`,
+    `image`, `random`).
+    """
+    module = function.__module__.rsplit(".", 1)[-1]
+    return getattr(importlib.import_module(f"keras.src.backend.tensorflow.{module}"), function.__name__)

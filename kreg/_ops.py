@@ -14,7 +14,7 @@ def penalty_input(x):
     65504 and whose dtype Keras cannot add to the float32 loss.
     """
     x = ops.convert_to_tensor(x)
-    if x.dtype in ("float16", "bfloat16"):
+    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):  # torch's dtypes are not strings
         return ops.cast(x, "float32")
     return x
 

@@ -327,11 +327,10 @@ def log(confirmation, board):
     `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
     accuracy) at step 0.
     """
-    import tensorflow as tf
-
+    from kreg._events import Writer
     from kreg.callbacks._base import write_scalars
 
-    writer = tf.summary.create_file_writer(board)
+    writer = Writer(board)
     for i in range(len(confirmation["seeds"])):
         write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
                                   for key, column in confirmation["columns"].items()

@@ -6,7 +6,9 @@ import json
 import os
 
 import numpy as np
+from tensorboard.util import tensor_util
 
+from kreg import _events
 from kreg import _io
 from kreg import _state
 from kreg import confirm
@@ -29,21 +31,26 @@ def _trials(directory):
 
 
 def _curves(run):
-    """`{metric: (steps, values)}` of a TensorBoard run folder (Keras's `epoch_*` scalars)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    import tensorflow as tf
+    """`{metric: (steps, values)}` of a TensorBoard run folder (Keras's `epoch_*` scalars).
 
+    Its event files are read in name order, as TensorBoard reads them; a step
+    logged again (a trial run again after a kill) replaces the old points from
+    that step on, as TensorBoard's purge of orphaned data does.
+    """
     if not os.path.isdir(run):
         return {}
-    events = EventAccumulator(run, size_guidance={"tensors": 0})
-    events.Reload()
-    out = {}
-    for tag in events.Tags()["tensors"]:
-        if tag.startswith("epoch_"):
-            records = events.Tensors(tag)
-            out[tag[len("epoch_"):]] = ([r.step for r in records],
-                                        [float(tf.make_ndarray(r.tensor_proto)) for r in records])
-    return out
+    points = {}
+    for name in sorted(os.listdir(run)):
+        if "tfevents" not in name:
+            continue
+        for event in _events.read(os.path.join(run, name)):
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_") and value.HasField("tensor"):
+                    steps = points.setdefault(value.tag[len("epoch_"):], {})
+                    for step in [s for s in steps if s >= event.step]:
+                        del steps[step]
+                    steps[event.step] = float(tensor_util.make_ndarray(value.tensor))
+    return {metric: (list(steps), list(steps.values())) for metric, steps in points.items()}
 
 
 def _save(figure, path):

@@ -63,3 +63,41 @@ def test_built_variables_are_those_build_got():
     optimizer.build(model.trainable_variables)
     assert _compat.built_variables(optimizer) == model.trainable_variables, \
         "BaseOptimizer._trainable_variables changed (kreg._compat)"
+
+
+def augmentation_ops():
+    """`(namespace, name)` of every `ops.NAME(` / `random.NAME(` call in kreg.augment (through `_backend`)."""
+    import pathlib
+    import re
+
+    import kreg.augment
+
+    source = "".join(path.read_text() for path in pathlib.Path(kreg.augment.__file__).parent.glob("*.py"))
+    found = set(re.findall(r"(?<![\w.])(ops|random)\.((?:image\.)?[a-z_]+)\(", source))
+    return sorted((namespace, name) for namespace, name in found if hasattr(keras, namespace) and hasattr(
+        getattr(keras, namespace), name.split(".")[0]))
+
+
+def test_tensorflow_op_finds_each_op_augmentation_uses():
+    import functools
+
+    ops = augmentation_ops()
+    assert ("ops", "image.affine_transform") in ops and ("random", "uniform") in ops, ops
+    for namespace, name in ops:
+        public = functools.reduce(getattr, name.split("."), getattr(keras, namespace))
+        found = _compat.tensorflow_op(public)
+        assert found.__module__.startswith("keras.src.backend.tensorflow.") and found.__name__ == public.__name__, \
+            f"keras.{namespace}.{name} has no TensorFlow twin where kreg._compat.tensorflow_op looks: Keras changed"
+
+
+def test_tensorflow_backend_runs_ops_and_seeds_on_tensorflow():
+    import numpy as np
+    import tensorflow as tf
+
+    backend = _compat.tensorflow_backend()
+    generator = keras.random.SeedGenerator(7, backend=backend)
+    assert isinstance(generator.state.value, tf.Variable), "SeedGenerator(backend=) changed (kreg._compat)"
+    draws = _compat.tensorflow_op(keras.random.uniform)((3,), seed=generator)
+    assert isinstance(draws, tf.Tensor) and draws.shape == (3,)
+    clipped = _compat.tensorflow_op(keras.ops.clip)(tf.constant([-2.0, 0.5, 2.0]), -1.0, 1.0)
+    assert isinstance(clipped, tf.Tensor) and np.allclose(clipped.numpy(), [-1.0, 0.5, 1.0])

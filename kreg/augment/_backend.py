@@ -12,17 +12,18 @@ TensorFlow backend. A layer's seed generator and its `Scalar`s then have
 TensorFlow twins (`seed_generator`, `scalar`): the pipeline draws its own
 stream, and reads a magnitude set between epochs.
 
-Keras 3.15.1 internals: `keras.src.backend.tensorflow` and its submodules
-(`numpy`, `core`, `math`, `nn`, `image`, `random`), what Keras's
-`DynamicBackend` returns for "tensorflow".
+The TensorFlow backend's functions are found through `kreg._compat`
+(`tensorflow_op`, `tensorflow_backend`): Keras has no public API for them.
+TensorFlow is imported only when a layer first runs inside `tf.data`.
 """
 
-import importlib
 import sys
 import threading
 import weakref
 
 import keras
+
+from kreg import _compat
 
 _state = threading.local()
 _TWINS = weakref.WeakKeyDictionary()  # a SeedGenerator -> its TensorFlow twin
@@ -44,8 +45,7 @@ class _Namespace:
             return function
         if isinstance(function, type(sys)):  # ops.image
             return _Namespace(function)
-        submodule = function.__module__.rsplit(".", 1)[-1]  # keras.src.ops.numpy -> numpy
-        return getattr(importlib.import_module(f"keras.src.backend.tensorflow.{submodule}"), name)
+        return _compat.tensorflow_op(function)
 
 
 ops = _Namespace(keras.ops)
@@ -67,8 +67,8 @@ def seed_generator(generator):
         import tensorflow as tf
 
         with tf.init_scope():
-            backend = importlib.import_module("keras.src.backend.tensorflow")
-            _TWINS[generator] = keras.random.SeedGenerator(generator.get_config()["seed"], backend=backend)
+            _TWINS[generator] = keras.random.SeedGenerator(generator.get_config()["seed"],
+                                                           backend=_compat.tensorflow_backend())
     return _TWINS[generator]
 
 

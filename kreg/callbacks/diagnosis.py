@@ -2,8 +2,7 @@
 
 import math
 
-import tensorflow as tf
-
+from kreg import _events
 from kreg import _validation as v
 from kreg.callbacks._base import Callback
 from kreg.callbacks._base import Writers
@@ -142,9 +141,8 @@ class FitDiagnosis(Callback):
         self.history.append({**entry, "verdict": verdict})
         self.verdict, self.recommendation = verdict, NEXT_STEP[verdict]
         if self._writers is not None:
-            with self._writers.train.as_default(step=epoch):
-                tf.summary.text("fit/verdict", f"{verdict} (train error {train_error:.4f}, "
-                                               f"validation error {val_error:.4f})")
+            self._writers.train.write(_events.text("fit/verdict", f"{verdict} (train error {train_error:.4f}, "
+                                                                  f"validation error {val_error:.4f})"), epoch)
 
     def summary(self):
         """The run's verdict, the next step, and where validation error was best, as text."""
@@ -167,7 +165,6 @@ class FitDiagnosis(Callback):
 
     def on_train_end(self, logs=None):
         if self._writers is not None:
-            with self._writers.train.as_default(step=self.stopped_epoch or 0):
-                tf.summary.text("fit/summary", self.summary())
+            self._writers.train.write(_events.text("fit/summary", self.summary()), self.stopped_epoch or 0)
             self._writers.close()
             self._writers = None

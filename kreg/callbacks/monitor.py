@@ -2,7 +2,7 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
+from tensorboard.plugins.histogram import summary_v2 as histogram_summary
 
 from kreg import _ops
 from kreg import _validation as v
@@ -111,8 +111,7 @@ class RegularizationMonitor(Callback):
             stats = {**kernel_stats(kernel, self.small), **max_norm_stats(variable, kernel)}
             values.update({f"weights/{variable.path}/{name}": value for name, value in stats.items()})
             if self.histograms:
-                with self._writers.train.as_default(step=epoch):
-                    tf.summary.histogram(f"weights/{variable.path}", kernel)
+                self._writers.train.write(histogram_summary.histogram_pb(f"weights/{variable.path}", kernel), epoch)
         for layer in _walk.layers(self.model, Dropout):
             values[f"dropout/{layer.name}/rate"] = layer.rate
         write_scalars(self._writers.train, epoch, values)

@@ -39,23 +39,19 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
 
 import math
 import os
-import shutil
 import statistics
-import tempfile
 import time
 
 import keras
 import keras_tuner as kt
 import numpy as np
-import tensorflow as tf
-from tensorboard.backend.event_processing import event_file_loader
-from tensorboard.compat.proto import event_pb2
-from tensorboard.plugins.hparams import api as hparams_api
+from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
-from tensorboard.plugins.hparams import summary as hparams_summary
-from tensorboard.summary.writer import event_file_writer
+from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
+from kreg import _events
 from kreg import _io
 from kreg import _validation as v
 from kreg._io import atomic_keras_tuner_state
@@ -195,7 +191,7 @@ def _declared_metrics(path):
     """The trial metrics an experiment config written by kreg declares; none where there is no such file."""
     if not os.path.exists(path):
         return set()
-    for event in event_file_loader.EventFileLoader(path).Load():
+    for event in _events.read(path):
         for value in event.summary.value:
             if value.tag == hparams_metadata.EXPERIMENT_TAG:
                 experiment = hparams_metadata.parse_experiment_plugin_data(value.metadata.plugin_data.content)
@@ -203,20 +199,16 @@ def _declared_metrics(path):
     raise ValueError(f"{path} holds no HParams experiment config: the file is damaged")
 
 
-def _write_event_file(path, summary):
-    """Writes one event file holding `summary` at `path`, replacing it atomically."""
-    folder = tempfile.mkdtemp(prefix="kreg-experiment-")
-    try:
-        writer = event_file_writer.EventFileWriter(folder)
-        event = event_pb2.Event(wall_time=time.time(), step=0)
-        event.summary.ParseFromString(summary.SerializeToString())  # TensorFlow's proto class or TensorBoard's
-        writer.add_event(event)
-        writer.close()
-        (written,) = os.listdir(folder)
-        with open(os.path.join(folder, written), "rb") as f:
-            _io.write_bytes(path, f.read())
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def _hparams_pb(tag, **plugin_data):
+    """A `Summary` of one HParams record: `tensorboard.plugins.hparams.summary`'s, which imports TensorFlow.
+
+    `plugin_data` is one field of `HParamsPluginData`: `experiment`,
+    `session_start_info` or `session_end_info`.
+    """
+    summary = summary_pb2.Summary()
+    metadata = hparams_metadata.create_summary_metadata(plugin_data_pb2.HParamsPluginData(**plugin_data))
+    summary.value.add(tag=tag, metadata=metadata, tensor=hparams_metadata.NULL_TENSOR)
+    return summary
 
 
 class _KregTuner:
@@ -253,6 +245,8 @@ class _KregTuner:
         boards = [c for c in fit_kwargs.get("callbacks", []) if isinstance(c, keras.callbacks.TensorBoard)]
         self._log_root = str(boards[0].log_dir) if boards else None
         if self.deterministic and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
             tf.config.experimental.enable_op_determinism()  # for the rest of the process: TF cannot undo it
         if self._log_root is not None:
             self._write_experiment()
@@ -282,12 +276,13 @@ class _KregTuner:
                 info = api_pb2.HParamInfo(name=hp.name, description=description, differs=True)
                 domain.update_hparam_info(info)
                 columns.append(info)
-        metric_infos = [hparams_api.Metric(m, description=_DESCRIPTIONS.get(m, _DEFAULT_DESCRIPTION)).as_proto()
+        metric_infos = [hparams_summary.Metric(m, description=_DESCRIPTIONS.get(m, _DEFAULT_DESCRIPTION)).as_proto()
                         for m in sorted(self._metrics, key=lambda m: _metric_rank(m, name))]
         metric_infos[0].description = f"best {name} of the trial: Keras Tuner's score, the mean over executions"
-        pb = hparams_summary.experiment_pb(columns, metric_infos, time_created_secs=time.time(), description=(
-            "Every trial's values also hold (where active): " + "; ".join(notes) if notes else ""))
-        _write_event_file(path, pb)
+        experiment = api_pb2.Experiment(hparam_infos=columns, metric_infos=metric_infos, time_created_secs=time.time(),
+                                        description=("Every trial's values also hold (where active): "
+                                                     + "; ".join(notes) if notes else ""))
+        _io.write_bytes(path, _events.file_bytes(_hparams_pb(hparams_metadata.EXPERIMENT_TAG, experiment=experiment)))
         self._written = content
 
     # -- each trial -------------------------------------------------------------------------------------------
@@ -319,8 +314,8 @@ class _KregTuner:
             return
         hp = trial.hyperparameters
         active = {p.name: hp.values[p.name] for p in hp.space if hp.is_active(p) and p.name in hp.values}
-        with self._writer(trial).as_default():
-            hparams_api.hparams(active, trial_id=trial.trial_id, start_time_secs=started)
+        start = hparams_summary.hparams_pb(active, trial_id=trial.trial_id, start_time_secs=started)
+        self._writer(trial).write(start, 0)
 
     def run_trial(self, trial, *args, **kwargs):
         results = super().run_trial(trial, *args, **kwargs)
@@ -350,17 +345,15 @@ class _KregTuner:
         if summary:
             write_scalars(writer, 0, summary)
         status = api_pb2.STATUS_SUCCESS if completed else api_pb2.STATUS_FAILURE
-        with writer.as_default():
-            pb = hparams_summary.session_end_pb(status, end_time_secs=time.time())
-            tf.summary.experimental.write_raw_pb(pb.SerializeToString(), step=0)
+        end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=time.time())
+        writer.write(_hparams_pb(hparams_metadata.SESSION_END_INFO_TAG, session_end_info=end), 0)
         self._writers.pop(trial.trial_id).close()
         self._write_experiment(summary)  # the space may have grown during the trial, and the metrics
 
     def _writer(self, trial):
         """The trial's session writer, open from the trial's start to its end."""
         if trial.trial_id not in self._writers:
-            self._writers[trial.trial_id] = tf.summary.create_file_writer(
-                os.path.join(self._log_root, str(trial.trial_id)))
+            self._writers[trial.trial_id] = _events.Writer(os.path.join(self._log_root, str(trial.trial_id)))
         return self._writers[trial.trial_id]
 
 
