@@ -90,3 +90,15 @@ def tensorflow_op(function):
     """
     module = function.__module__.rsplit(".", 1)[-1]
     return getattr(importlib.import_module(f"keras.src.backend.tensorflow.{module}"), function.__name__)
+
+
+def compile_arguments(model):
+    """The arguments `model.compile` got (`metrics`, `weighted_metrics`, `loss`, ...), as given; `{}` if not compiled.
+
+    Keras 3.15.1: `Trainer._compile_config.config`, what the public
+    `get_compile_config()` serializes, and serializing imports TensorFlow
+    (`serialize_keras_object` asks `tf.available` of every Keras object) even
+    on JAX or torch.
+    """
+    config = getattr(model, "_compile_config", None)
+    return dict(config.config) if model.compiled and config is not None else {}

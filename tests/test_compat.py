@@ -101,3 +101,14 @@ def test_tensorflow_backend_runs_ops_and_seeds_on_tensorflow():
     assert isinstance(draws, tf.Tensor) and draws.shape == (3,)
     clipped = _compat.tensorflow_op(keras.ops.clip)(tf.constant([-2.0, 0.5, 2.0]), -1.0, 1.0)
     assert isinstance(clipped, tf.Tensor) and np.allclose(clipped.numpy(), [-1.0, 0.5, 1.0])
+
+
+def test_compile_arguments_are_those_compile_got():
+    model, _ = graph()
+    assert _compat.compile_arguments(model) == {}
+    metric, weighted = keras.metrics.MeanSquaredError(), keras.metrics.MeanAbsoluteError()
+    model.compile("sgd", "mse", metrics=[metric], weighted_metrics={"out": [weighted]})
+    arguments = _compat.compile_arguments(model)
+    assert arguments["metrics"] == [metric] and arguments["weighted_metrics"] == {"out": [weighted]}, \
+        "Trainer._compile_config changed (kreg._compat)"
+    assert arguments["metrics"][0] is metric and arguments["loss"] == "mse"
