@@ -126,11 +126,22 @@ class ScalarState:
     list until this property adds it to `variables`: the model's weights are
     those of the same model with Keras's layers, and the compiled step, on any
     backend, reads the current value.
+
+    The attributes that hold a `Scalar` are noted when set, so `variables`,
+    which Keras's JAX trainer reads several times per `train_on_batch` for every
+    layer, does not scan the layer's attributes each time.
     """
+
+    def __setattr__(self, name, value):
+        names = self.__dict__.get("_scalar_names", ())
+        if isinstance(value, Scalar) and name not in names:
+            object.__setattr__(self, "_scalar_names", (*names, name))  # a plain tuple: not tracked by Keras
+        super().__setattr__(name, value)
 
     @property
     def variables(self):
-        scalars = [value.variable for value in vars(self).values() if isinstance(value, Scalar)]
+        own = self.__dict__
+        scalars = [own[name].variable for name in own.get("_scalar_names", ()) if isinstance(own.get(name), Scalar)]
         return [*super().variables, *scalars]
 
 
