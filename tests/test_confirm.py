@@ -90,22 +90,26 @@ confirm.Confirmation(sys.argv[1], range(40)).run({"a": arm, "b": arm})
 
 
 @pytest.mark.one_backend
-@pytest.mark.parametrize("after", [1, 3, 6])
-def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path, after):
-    process = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    for _ in range(after):
-        process.stdout.readline()  # a run that finished (its file may or may not be written yet)
-    process.kill()
-    process.wait()
-    done = {name for name in os.listdir(tmp_path) if name.endswith(".json")}
-    assert len(done) >= after - 1  # the last printed run may have died before its file was written
-    for name in done:  # every file is whole
-        assert json.loads((tmp_path / name).read_text())["test_loss"] == 1.0
-    redone = []
-    confirm.Confirmation(tmp_path, range(max(3, after))).run(
-        {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0},
-         "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0}})
-    assert not {f"{arm}-seed{seed}.json" for arm, seed in redone} & done
+def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path):
+    """Killed after 1, 3 and 6 finished runs (three processes at once: one start's wait for all)."""
+    folders = {after: tmp_path / str(after) for after in (1, 3, 6)}
+    processes = {after: subprocess.Popen([sys.executable, "-c", KILLED, str(folder)], stdout=subprocess.PIPE,
+                                         text=True) for after, folder in folders.items()}
+    for after, process in processes.items():
+        for _ in range(after):
+            process.stdout.readline()  # a run that finished (its file may or may not be written yet)
+        process.kill()
+        process.wait()
+    for after, folder in folders.items():
+        done = {name for name in os.listdir(folder) if name.endswith(".json")}
+        assert len(done) >= after - 1, after  # the last printed run may have died before its file was written
+        for name in done:  # every file is whole
+            assert json.loads((folder / name).read_text())["test_loss"] == 1.0
+        redone = []
+        confirm.Confirmation(folder, range(max(3, after))).run(
+            {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0},
+             "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0}})
+        assert not {f"{arm}-seed{seed}.json" for arm, seed in redone} & done, after
 
 
 def test_interval_and_the_plot(tmp_path):

@@ -142,6 +142,24 @@ def subprocess_command(experiment, logdir, *flags):
 
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+# `kreg search ARGS` in a process that imports kreg first and starts on a line on stdin: the next run's
+# process imports while the current one runs, so a test of many runs waits for one import, not one each.
+# A process never told (stdin closed when the test ends) exits without searching.
+WARM = "import sys\nfrom kreg import cli\nif sys.stdin.readline() == 'go\\n':\n    sys.exit(cli.main(sys.argv[1:]))"
+
+
+def warm(experiment, logdir, **kwargs):
+    """A `kreg search` process, importing; `go(process)` starts its search."""
+    return subprocess.Popen([sys.executable, "-c", WARM, "search", str(experiment), "--logdir", str(logdir)],
+                            stdin=subprocess.PIPE, env=ENV, text=True, **kwargs)
+
+
+def go(process):
+    process.stdin.write("go\n")
+    process.stdin.flush()
+    return process
+
+
 STATE = {"oracle": "oracle.json", "tuner": "tuner0.json", "trial": "trial_0/trial.json"}
 
 
@@ -289,7 +307,6 @@ def test_kill_minus_nine_at_many_points_loses_and_reruns_nothing(tmp_path):
     experiment = tiny(tmp_path, trials=4, epochs=3)
     logdir = tmp_path / "logs"
     project = logdir / "tiny" / "tuner" / "search"
-    command = subprocess_command(experiment, logdir)
     events = {"start": lambda states: True,
               **{f"trial_{i} begun": lambda states, i=i: f"trial_{i}" in states for i in range(4)},
               **{f"trial_{i} finished": lambda states, i=i: states.get(f"trial_{i}", ("",))[0] == "COMPLETED"
@@ -297,21 +314,25 @@ def test_kill_minus_nine_at_many_points_loses_and_reruns_nothing(tmp_path):
     kills = [("start", 1.5), ("trial_0 begun", 0.0), ("trial_0 finished", 0.0), ("trial_1 begun", 0.02),
              ("trial_1 finished", 0.0), ("trial_2 finished", 0.05), ("trial_3 finished", 0.3)]
     finished, seen = {}, []
-    for event, delay in kills:
-        process = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = warm(experiment, logdir, **quiet)
+    for i, (event, delay) in enumerate(kills):
+        last = i == len(kills) - 1  # the next process is the final run: keep its errors
+        process, ready = go(ready), warm(experiment, logdir, **{**quiet, "stderr": subprocess.PIPE} if last else quiet)
         deadline = time.time() + 120
         while not events[event](trial_states(project)) and process.poll() is None and time.time() < deadline:
             time.sleep(0.005)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
+        process.stdin.close()
         now = trial_states(project)
         seen.append({k: v[0] for k, v in now.items()})
         assert {k: now[k] for k in finished} == finished, (event, delay)  # nothing finished was touched
         finished = {k: v for k, v in now.items() if v[0] == "COMPLETED"}
     assert any(len(s) == 1 and "COMPLETED" in s.values() for s in seen)  # a kill right after a trial's end
-    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    _, err = go(ready).communicate(timeout=300)
+    assert ready.returncode == 0, err[-2000:]
     now = trial_states(project)
     assert {k: now[k] for k in finished} == finished
     assert sorted(now) == ["trial_0", "trial_1", "trial_2", "trial_3"]
@@ -380,10 +401,10 @@ def test_a_full_disk_while_training_stops_the_search_without_failing_the_trial(t
 
 
 def test_ctrl_c_prints_one_line_and_exits_130_then_resumes(tmp_path):
-    experiment = tiny(tmp_path, trials=2, epochs=8)
+    experiment = tiny(tmp_path, trials=2, epochs=4)
     logdir = tmp_path / "logs"
-    command = subprocess_command(experiment, logdir)
-    process = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process, resume = go(warm(experiment, logdir, **pipes)), warm(experiment, logdir, **pipes)
     trial = logdir / "tiny" / "tuner" / "search" / "trial_0" / "trial.json"
     deadline = time.time() + 120
     while not (trial.exists() and json.loads(trial.read_text())["status"] == "COMPLETED") and time.time() < deadline:
@@ -394,8 +415,8 @@ def test_ctrl_c_prints_one_line_and_exits_130_then_resumes(tmp_path):
     lines = [line for line in err.splitlines() if line.startswith("kreg")]
     assert "Traceback" not in err and len(lines) == 1
     assert f"every finished trial is kept in {logdir / 'tiny'}" in lines[0] and "resume" in lines[0]
-    result = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0 and "resuming tiny" in result.stdout
+    out, err = go(resume).communicate(timeout=300)
+    assert resume.returncode == 0 and "resuming tiny" in out, err[-2000:]
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "/proc"])
@@ -482,7 +503,7 @@ def children(pid):
 
 def test_a_dead_worker_is_reported_and_the_others_finish(tmp_path):
     """`kill -9` of a worker mid-trial: reported, its trial run by the other worker, the launcher ends."""
-    experiment = tiny(tmp_path, trials=4, epochs=8)
+    experiment = tiny(tmp_path, trials=4, epochs=4)
     logdir = tmp_path / "logs"
     project = logdir / "tiny" / "tuner" / "search"
     launcher = subprocess.Popen(subprocess_command(experiment, logdir, "--workers", "2"), env=ENV,
