@@ -158,8 +158,8 @@ class _ColorTransform(Transform):
     and hue draw as Keras's do (the same ranges, per image); saturation blends
     each image with its grayscale (PIL's `ImageEnhance.Color`, torchvision's
     `adjust_saturation`) where Keras scales the HSV saturation. Speed: a
-    policy of the four runs 1.17x the images per second of Keras's four
-    chained (benchmarks/bench_augment.py, TensorFlow, best pass).
+    policy of the four runs 0.93x (JAX) to 1.17x (TensorFlow) the images per
+    second of Keras's four chained (benchmarks/bench_augment.py, best pass).
     """
 
     max_magnitude = 1.0
