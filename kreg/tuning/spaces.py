@@ -205,7 +205,8 @@ class DropPathSpace(_RateSpace):
 
     Hyperparameters: `drop_path_rate`, `drop_path_scaling` (fixed where one
     scaling is offered; "inverted" is timm's `scale_by_keep=True`, "test_time"
-    the paper's rule).
+    the paper's rule). `RegularizedCNN` takes the rate as its last block's and
+    spreads it linearly over depth (block `l` of `L`: `rate * l / L`).
 
     Args (as `SpatialDropoutSpace`'s): rate `(0.0, 0.3)`, step 0.05,
     scalings `("inverted",)` by default.
