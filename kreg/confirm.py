@@ -226,7 +226,8 @@ def plot(columns, path, *, metric="test accuracy"):
 # -- a search's confirmation: (a) the unregularized network at its last epoch, (b) with early stopping, (c) the best -----
 LABELS = {"last_epoch": "(a) unregularized, last epoch", "early_stopping": "(b) unregularized, early stopping"}
 _UNREGULARIZED = {"regularizer": "none", "dropout_rate": 0.0, "spatial_dropout_rate": 0.0, "drop_path_rate": 0.0,
-                  "drop_block_rate": 0.0, "max_norm_on": False, "label_smoothing": 0.0}
+                  "drop_block_rate": 0.0, "max_norm_on": False, "label_smoothing": 0.0,
+                  "spectral_norm": False}
 
 
 def unregularized(values):

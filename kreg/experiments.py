@@ -17,7 +17,8 @@
     max_trials = 8
     epochs = 40
 
-    [space.regularizer]    # any of regularizer, dropout, max_norm, augment, schedule
+    [space.regularizer]    # any of regularizer, dropout, max_norm, augment, schedule, label_smoothing,
+                           #   spectral_norm; for a cnn also spatial_dropout, drop_path, drop_block
     choices = ["none", "l2"]
 
 Every key is checked when the file is read, before any data is loaded or any
@@ -52,9 +53,10 @@ SCHEMA = {
                         "orthogonal": list, "num_examples": bool},
         "dropout": {"rate": list, "step": float, "scalings": list},
         "max_norm": {"max_value": list, "optional": bool},
-        "augment": {"transforms": list, "magnitudes": dict},
+        "augment": {"transforms": list, "magnitudes": dict, "value_range": list},
         "schedule": {"warmup_epochs": int},
         "label_smoothing": {"smoothing": list, "step": float},
+        "spectral_norm": {"power_iterations": list, "optional": bool},
         "spatial_dropout": {"rate": list, "step": float, "scalings": list},
         "drop_path": {"rate": list, "step": float, "scalings": list},
         "drop_block": {"rate": list, "block_size": list, "step": float, "scalings": list},
@@ -250,6 +252,8 @@ def spaces(experiment, num_examples):
         built["schedule"] = tuning.ScheduleSpace(**space["schedule"])
     if "label_smoothing" in space:
         built["label_smoothing"] = tuning.LabelSmoothingSpace(**space["label_smoothing"])
+    if "spectral_norm" in space:
+        built["spectral_norm"] = tuning.SpectralNormSpace(**space["spectral_norm"])
     for name, cls in (("spatial_dropout", tuning.SpatialDropoutSpace), ("drop_path", tuning.DropPathSpace),
                       ("drop_block", tuning.DropBlockSpace)):
         if name in space:
@@ -263,7 +267,7 @@ def hypermodel(experiment, input_shape, num_classes, num_examples, *, baseline=F
     kind = model.pop("kind", "mlp")
     chosen = {} if baseline else spaces(experiment, num_examples)
     components = {name: chosen.get(name) for name in ("regularizer", "dropout", "max_norm", "augment", "schedule",
-                                                       "label_smoothing")}
+                                                       "label_smoothing", "spectral_norm")}
     if kind == "mlp":
         _only_model(model, {"hidden", "learning_rate"}, kind)
         extra = set(chosen) & {"spatial_dropout", "drop_path", "drop_block"}

@@ -128,3 +128,27 @@ def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_pa
     with pytest.raises(ValueError, match='data.shape "image" does not apply to source "csv"'):
         experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "csv"\npath = "t.csv"\n'
                                                                'shape = "image"\n', "c.toml")))
+
+
+def test_spectral_norm_from_an_experiment_file_and_it_is_regularization(tmp_path):
+    import keras
+    import keras_tuner
+
+    from kreg import confirm
+
+    table = experiments.load(write(tmp_path, BASE + '[space.spectral_norm]\npower_iterations = [1, 2]\n'
+                                                    'optional = false\n'))
+    if keras.backend.backend() == "jax":  # Keras's SpectralNormalization keeps W unnormalized after a JAX fit
+        with pytest.raises(ValueError, match="SpectralNormSpace needs the TensorFlow backend"):
+            experiments.hypermodel(table, (64,), 10, 200)
+        return
+    hypermodel = experiments.hypermodel(table, (64,), 10, 200)
+    hp = keras_tuner.HyperParameters()
+    model = hypermodel.build(hp)
+    wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert wrapped and hp.values["spectral_norm"] is True and hp.values["spectral_norm_power_iterations"] in (1, 2)
+    assert not experiments.hypermodel(table, (64,), 10, 200, baseline=True).spectral_norm
+    assert not confirm.unregularized({**hp.values, "regularizer": "none", "dropout_rate": 0.0})
+    assert confirm.unregularized({**hp.values, "spectral_norm": False, "regularizer": "none", "dropout_rate": 0.0})
+    with pytest.raises(ValueError, match="unknown key `space.spectral_norm.iterations`. Did you mean `power_iterations`"):
+        experiments.load(write(tmp_path, BASE + '[space.spectral_norm]\niterations = [1]\n'))

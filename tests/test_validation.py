@@ -66,7 +66,7 @@ CASES = (
     + [(lambda a: augment.RandomBrightness(0.1, value_range=a), "RandomBrightness", "value_range", a)
        for a in [(1, 0), (0, 0), (0, math.nan), (0,), "0-1"]]
     + [(lambda a: augment.Policy(a), "Policy", "transforms", a)
-       for a in [[], [keras.layers.RandomFlip()], augment.RandomFlip(), None]]
+       for a in [[], ["flip"], [augment.Policy([augment.RandomFlip()])], augment.RandomFlip(), None]]
     + [(lambda a: augment.Policy([augment.RandomFlip()], fill_mode=a), "Policy", "fill_mode", a) for a in ["mirror", None]]
     + [(lambda a: augment.Policy([augment.RandomFlip()], interpolation=a), "Policy", "interpolation", a)
        for a in ["bicubic"]]

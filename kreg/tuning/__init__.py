@@ -12,6 +12,7 @@ from kreg.tuning.spaces import MaxNormSpace
 from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import ScheduleSpace
 from kreg.tuning.spaces import SpatialDropoutSpace
+from kreg.tuning.spaces import SpectralNormSpace
 from kreg.tuning.tuners import TUNERS
 from kreg.tuning.tuners import BayesianOptimization
 from kreg.tuning.tuners import GridSearch
@@ -38,6 +39,7 @@ __all__ = [
     "RegularizerSpace",
     "ScheduleSpace",
     "SpatialDropoutSpace",
+    "SpectralNormSpace",
     "TUNERS",
     "get",
 ]
