@@ -237,6 +237,17 @@ def test_expand_copies_depend_only_on_the_example_the_seed_and_its_place():
     assert not np.array_equal(full[300:600], full[600:900])  # the copies differ from each other
 
 
+def test_expand_takes_a_keras_layer_through_random_apply():
+    erase = augment.RandomApply(keras.layers.RandomErasing(factor=(1.0, 1.0), value_range=(0, 1), seed=4),
+                                probability=1.0, seed=5)
+    xe, _ = augment.expand(GRAY, np.arange(16), copies=1, policy=erase, seed=7)
+    again, _ = augment.expand(GRAY, np.arange(16), copies=1, policy=erase, seed=7)
+    np.testing.assert_array_equal(again, xe)
+    assert not np.allclose(xe[16:], GRAY)
+    with pytest.raises(ValueError, match="a kreg.augment Policy, transform or RandomApply"):
+        augment.expand(GRAY, np.arange(16), copies=1, policy=keras.layers.RandomErasing(), seed=7)
+
+
 def test_policy_trains_under_mixed_float16(mixed_float16):
     model = keras.Sequential([
         keras.Input((8, 8, 1)),

@@ -21,7 +21,7 @@ def expand(x, y, *, copies, policy, seed):
         x: the inputs, an array of `N` examples.
         y: the labels (any array of `N` rows), repeated for each copy.
         copies: `k`, the number of augmented copies, an int >= 1.
-        policy: a `kreg.augment.Policy` or transform.
+        policy: a `kreg.augment.Policy`, transform or `RandomApply`.
         seed: an int >= 0.
 
     Returns:
@@ -37,13 +37,13 @@ def expand(x, y, *, copies, policy, seed):
     >>> xe.shape, ye.shape, bool((xe[:10] == x).all())
     ((30, 8, 8, 1), (30,), True)
     """
-    from kreg.augment._base import Transform
+    from kreg.augment._base import Member
     from kreg.augment.image import Policy
 
     copies = v.positive_int("expand", "copies", copies)
     seed = v.seed("expand", seed, allow_none=False)
-    if not isinstance(policy, (Policy, Transform)):
-        raise v.invalid("expand", "policy", "a kreg.augment Policy or transform", policy)
+    if not isinstance(policy, (Policy, Member)):
+        raise v.invalid("expand", "policy", "a kreg.augment Policy, transform or RandomApply", policy)
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"expand needs as many labels as examples. Received: {len(x)} examples, {len(y)} labels")
