@@ -477,7 +477,7 @@ class ScheduleSpace:
 
 def hparams_domain(hp):
     """`(domain, description)` of a Keras Tuner hyperparameter for TensorBoard's HParams."""
-    from tensorboard.plugins.hparams import api as hparams
+    from tensorboard.plugins.hparams import summary_v2 as hparams  # `api` imports TensorFlow
 
     if isinstance(hp, kt.engine.hyperparameters.Boolean):
         return hparams.Discrete([False, True]), "boolean"
