@@ -340,11 +340,9 @@ def test_kill_minus_nine_at_many_points_loses_and_reruns_nothing(tmp_path):
     assert all(v[0] == "COMPLETED" for v in now.values())
 
 
-def test_a_finished_trial_listed_as_running_is_not_run_again(tmp_path):
+def test_a_finished_trial_listed_as_running_is_not_run_again(tmp_path, searched):
     """Keras Tuner saves `oracle.json` while the trial it just ended is still in `ongoing_trials`."""
-    experiment = tiny(tmp_path, trials=2, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir, "--max-trials", "1") == 0
+    experiment, logdir = finished(tmp_path, searched)  # one trial searched
     project = logdir / "tiny" / "tuner" / "search"
     oracle = json.loads((project / "oracle.json").read_text())
     oracle["ongoing_trials"] = {"tuner0": "0"}  # the state a kill right after trial 0's end leaves
@@ -369,11 +367,9 @@ def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, searc
     assert json.loads((project / "trial_0" / "trial.json").read_text())["status"] == "COMPLETED"
 
 
-def test_a_trial_begun_but_not_yet_in_the_oracle_is_run(tmp_path):
+def test_a_trial_begun_but_not_yet_in_the_oracle_is_run(tmp_path, searched):
     """A kill between Keras Tuner's writes of a new `trial.json` and of `oracle.json`: the trial runs on resume."""
-    experiment = tiny(tmp_path, trials=2, epochs=1)
-    logdir = tmp_path / "logs"
-    assert search(experiment, logdir, "--max-trials", "1") == 0
+    experiment, logdir = finished(tmp_path, searched)  # one trial searched
     project = logdir / "tiny" / "tuner" / "search"
     trial = json.loads((project / "trial_0" / "trial.json").read_text())
     (project / "trial_1").mkdir()
