@@ -48,6 +48,49 @@ def test_the_oracle_internals_kreg_sets_exist():
             assert oracle.gpr.random_state == 0 and oracle._random_state.get_state()[1][0] == 0
 
 
+def values(tuner):
+    return [trial.hyperparameters.values for trial in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)]
+
+
+class Wide(kt.HyperModel):
+    def build(self, hp):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+        hp.Float("a", 0.0, 1.0), hp.Float("b", 0.0, 1.0)
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+
+def test_neighbouring_seeds_draw_different_trials(tmp_path):
+    # Keras Tuner alone: seed 1's draws are seed 0's shifted by one value, so the two searches share most trials.
+    drawn = {}
+    for seed in (0, 1):
+        tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=3, directory=str(tmp_path),
+                                    project_name=f"s{seed}", seed=seed)
+        tuner.search(X, Y, epochs=1, verbose=0)
+        drawn[seed] = {value for trial in values(tuner) for value in trial.values()}
+    assert len(drawn[0]) == len(drawn[1]) == 6 and not drawn[0] & drawn[1]
+
+
+def test_a_resumed_search_goes_on_drawing_where_it_stopped(tmp_path):
+    def tuner(max_trials):
+        tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=max_trials, directory=str(tmp_path),
+                                    project_name="p", seed=3)
+        tuner.oracle._max_collisions = 1  # Keras Tuner's 20, reached sooner
+        return tuner
+
+    whole = tuner(5)
+    whole.search(X, Y, epochs=1, verbose=0)
+    expected = values(whole)
+    (tmp_path / "whole").mkdir()
+    for path in (tmp_path / "p").iterdir():
+        path.rename(tmp_path / "whole" / path.name)
+    first = tuner(3)
+    first.search(X, Y, epochs=1, verbose=0)
+    resumed = tuner(5)
+    resumed.search(X, Y, epochs=1, verbose=0)
+    assert values(resumed) == expected  # reset to the start, the counter redrew trials 0-2 and the search ended
+
+
 def test_a_trial_that_finished_is_never_run_again_after_a_kill(tmp_path):
     """A kill after `trial.json` says COMPLETED but before `oracle.json` drops the trial from the ongoing ones."""
     hypermodel = Counted()

@@ -64,6 +64,12 @@ class _Oracle:
 _ADOPTED = {}
 
 
+# Keras Tuner 1.4.8 draws the i-th random value of a search from `random.Random(seed + i)`: seeds 0 and 1 would
+# share all but one draw. Seed s starts its counter at s * _STREAM, a prime (seed 0 keeps Keras Tuner's stream):
+# two seeds share no draw unless a search draws a million values.
+_STREAM = 1_000_003
+
+
 def adopt(oracle, seed):
     """Mends `oracle` in place (see `_Oracle`) and gives it exactly `seed`.
 
@@ -71,6 +77,10 @@ def adopt(oracle, seed):
     random.randint(1, 10000)`: `seed=0` draws a random seed. The seed and what
     the oracles derive from it at construction (the random-values counter;
     Bayesian optimization's `RandomState` and Gaussian process) are set again.
+    The random-values counter starts at `seed * 1_000_003`, so that different seeds
+    draw different values (see `_STREAM`); a resumed search keeps its counter:
+    set back to the start, it would redraw every finished trial, and Keras
+    Tuner ends a search after 20 such collisions in a row.
     A worker's `OracleClient` is left alone: the chief's oracle answers it.
     """
     cls = type(oracle)
@@ -82,7 +92,9 @@ def adopt(oracle, seed):
         oracle.__class__ = _ADOPTED[cls]
         oracle.forget_finished()  # the tuner has already reloaded a resumed search
     if seed is not None:
-        oracle.seed = oracle._seed_state = seed
+        oracle.seed = seed
+        if not oracle.trials:  # a resumed search keeps the counter it reloaded
+            oracle._seed_state = seed * _STREAM
         if hasattr(oracle, "_random_state"):
             oracle._random_state = np.random.RandomState(seed)
         if hasattr(oracle, "gpr"):
