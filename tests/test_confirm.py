@@ -93,6 +93,8 @@ confirm.Confirmation(sys.argv[1], range(40)).run({"a": arm, "b": arm})
 def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path):
     """Killed after 1, 3 and 6 finished runs (three processes at once: one start's wait for all)."""
     folders = {after: tmp_path / str(after) for after in (1, 3, 6)}
+    for folder in folders.values():
+        folder.mkdir()  # a process killed before its first file is written leaves the folder empty
     processes = {after: subprocess.Popen([sys.executable, "-c", KILLED, str(folder)], stdout=subprocess.PIPE,
                                          text=True) for after, folder in folders.items()}
     for after, process in processes.items():
