@@ -1,8 +1,6 @@
 """The penalty apart from the data loss, in the epoch logs."""
 
-import keras
-
-from kreg import metrics
+from kreg import _compat, metrics
 from kreg.callbacks._base import Callback
 
 
@@ -42,10 +40,9 @@ def check_weighted(model):
     callback cannot see whether `fit` or `validation_data` got weights, so a
     `DataLoss` in `metrics` would make `loss - data_loss` silently wrong (even
     negative) as soon as they do: it is refused whether or not they do.
-    Read through the public `model.get_compile_config()`.
     """
-    misplaced = [entry.get("config", {}).get("name") for entry in _serialized(
-        model.get_compile_config().get("metrics")) if _is_data_loss(entry)]
+    misplaced = [m.name for m in _flat(_compat.compile_arguments(model).get("metrics"))
+                 if isinstance(m, metrics.DataLoss)]
     if misplaced:
         raise ValueError(
             f"kreg.metrics.DataLoss {misplaced} is compiled in `metrics`, which Keras never weights, so the "
@@ -54,19 +51,13 @@ def check_weighted(model):
         )
 
 
-def _serialized(config):
-    """The serialized objects in a (nested) list or dict of `compile(metrics=...)`."""
-    if isinstance(config, (list, tuple)):
-        return [entry for item in config for entry in _serialized(item)]
-    if isinstance(config, dict) and "class_name" not in config:
-        return _serialized(list(config.values()))  # {output name: metrics}
-    return [config]
-
-
-def _is_data_loss(entry):
-    registered = entry.get("registered_name") if isinstance(entry, dict) else None
-    cls = keras.saving.get_registered_object(registered) if registered else None
-    return isinstance(cls, type) and issubclass(cls, metrics.DataLoss)
+def _flat(metrics_argument):
+    """The metrics in `compile(metrics=...)`: a list, or a dict (or list) per output."""
+    if isinstance(metrics_argument, (list, tuple)):
+        return [m for item in metrics_argument for m in _flat(item)]
+    if isinstance(metrics_argument, dict):
+        return _flat(list(metrics_argument.values()))
+    return [metrics_argument]
 
 
 class LossBreakdown(Callback):
