@@ -46,7 +46,8 @@ def _train(args):
         model.compile(
             optimizer=keras.optimizers.Adam(1e-3),
             loss=loss,
-            metrics=["accuracy", kreg.metrics.DataLoss(loss)],
+            metrics=["accuracy"],
+            weighted_metrics=[kreg.metrics.DataLoss(loss)],
         )
         board = keras.callbacks.TensorBoard(os.path.join(run_dir, name))
         # The flipped labels are errors no model should fit: they are the baseline training error.

@@ -266,3 +266,13 @@ def test_a_scheduled_magnitude_changes_what_the_compiled_step_computes():
     # tolerance 0.25 (4 of them).
     assert history["loss"][0] == 0.0
     np.testing.assert_allclose(history["loss"][1:], [16 * 0.25, 16 * 1.0], rtol=0.25)
+
+
+def test_the_monitor_refuses_a_data_loss_that_keras_would_not_weight(tmp_path):
+    model = regularized_model()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile("adam", loss, metrics=[kreg.metrics.DataLoss(loss)])
+    with pytest.raises(ValueError, match="compile it in `weighted_metrics`"):
+        model.fit(X, Y, epochs=1, verbose=0, class_weight={0: 1.0, 1: 3.0, 2: 1.0},
+                  callbacks=[RegularizationMonitor(str(tmp_path))])
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[RegularizationMonitor(str(tmp_path), data_loss=None)])

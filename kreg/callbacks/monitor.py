@@ -13,6 +13,7 @@ from kreg.callbacks._base import Writers
 from kreg.callbacks._base import check_destination
 from kreg.callbacks._base import write_scalars
 from kreg.callbacks._breakdown import add_penalties
+from kreg.callbacks._breakdown import check_weighted
 from kreg.callbacks._breakdown import data_loss_keys
 from kreg.layers import Dropout
 
@@ -83,6 +84,8 @@ class RegularizationMonitor(Callback):
         self._writers = None
 
     def on_train_begin(self, logs=None):
+        if self.data_loss is not None:
+            check_weighted(self.model)  # a DataLoss in plain `metrics` would misreport the penalty
         self._writers = Writers(self.log_dir, self.tensorboard)
 
     def on_train_end(self, logs=None):
