@@ -192,7 +192,7 @@ def test_kreg_and_its_tensorboard_logging_need_no_tensorflow_on_jax(tmp_path):
     assert "fit/verdict" in train.Tags()["tensors"] and "fit/summary" in train.Tags()["tensors"]
     histogram = tensor_util.make_ndarray(train.Tensors("weights/sequential/dense/kernel")[0].tensor_proto)
     assert histogram.shape == (30, 3) and histogram[:, 2].sum() == 6
-    assert train.summary_metadata("regularization/penalty").plugin_data.plugin_name == "scalars"
+    assert train.SummaryMetadata("regularization/penalty").plugin_data.plugin_name == "scalars"
 
 
 if __name__ == "__main__":
