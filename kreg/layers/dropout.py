@@ -21,7 +21,8 @@ own (`_random_words`): TensorFlow's full-range `stateless_uniform` and JAX's
 `random.bits`, seeded by the layer's `SeedGenerator` as `keras.random` seeds
 them (a range makes TensorFlow reduce every word and JAX draw twice the bits);
 on other backends `keras.random.randint` (31.99 bits per word: the word
-2**31 - 1 is never drawn, which moves a probability by at most 2**-32).
+2**31 - 1 is never drawn, which moves a probability by at most 2**-32), split
+with bitwise ops where `view` does not reinterpret (torch).
 
 References:
     Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov. Dropout: a simple
@@ -63,11 +64,20 @@ def keep_mask(shape, rate, seed_generator):
     static = all(isinstance(d, int) for d in shape)  # always under JAX; TF may have a dynamic batch
     size = math.prod(shape) if static else ops.prod(shape)
     # A static last axis of 1: TensorFlow's `view` needs one when the batch is dynamic.
-    words = _random_words(((size + 1) // 2, 1), seed_generator)
-    halves = ops.reshape(ops.view(words, "uint16"), (-1,))
+    halves = _halves(_random_words(((size + 1) // 2, 1), seed_generator))
     if not static or size % 2:
         halves = halves[:size]  # an odd count draws one half too many
-    return ops.reshape(halves >= ops.cast(_drop_threshold(rate), "uint16"), shape)
+    return ops.reshape(halves >= ops.cast(_drop_threshold(rate), halves.dtype), shape)
+
+
+def _halves(words):
+    """The 16-bit halves of the 32-bit `words` of shape `(n, 1)`, flat: `(2n,)`."""
+    if keras.backend.backend() in ("tensorflow", "jax"):
+        return ops.reshape(ops.view(words, "uint16"), (-1,))
+    # Keras 3.15's torch backend returns the int32 words unchanged from `view(..., "uint16")`: split them here.
+    low = ops.bitwise_and(words, 0xFFFF)
+    high = ops.bitwise_and(ops.right_shift(words, 16), 0xFFFF)
+    return ops.reshape(ops.concatenate([low, high], axis=-1), (-1,))
 
 
 def _random_words(shape, seed_generator):
