@@ -3,6 +3,7 @@
 import json
 
 import keras
+import pytest
 import keras_tuner as kt
 from keras_tuner.src.engine import conditions
 
@@ -60,6 +61,7 @@ class Wide(kt.HyperModel):
         return model
 
 
+@pytest.mark.one_backend  # the oracle's draws do not depend on the backend
 def test_neighbouring_seeds_draw_different_trials(tmp_path):
     # Keras Tuner alone: seed 1's draws are seed 0's shifted by one value, so the two searches share most trials.
     drawn = {}
@@ -71,6 +73,7 @@ def test_neighbouring_seeds_draw_different_trials(tmp_path):
     assert len(drawn[0]) == len(drawn[1]) == 6 and not drawn[0] & drawn[1]
 
 
+@pytest.mark.one_backend  # the oracle's draws do not depend on the backend
 def test_a_resumed_search_goes_on_drawing_where_it_stopped(tmp_path):
     def tuner(max_trials):
         tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=max_trials, directory=str(tmp_path),
