@@ -136,6 +136,7 @@ def _check_values(table, path):
                          f"Received: name={table['name']!r}")
     if isinstance(table["seed"], bool) or not isinstance(table["seed"], int) or table["seed"] < 0:
         raise ValueError(f"{path}: `seed` must be an int >= 0. Received: seed={table['seed']!r}")
+    _check_data(table["data"])
     search = table["search"]
     for key in BUDGETS:
         if search[key] < 1:
@@ -204,17 +205,24 @@ def load_data(experiment):
     spec = dict(experiment["data"])
     source = spec.pop("source", "digits")
     shape = spec.pop("shape", "flat")
+    return SOURCES[source][0](flat=shape == "flat", seed=experiment["seed"], **spec)
+
+
+def _check_data(spec):
+    """Checks `[data]`'s source, shape and keys (`load` does, before any data is read)."""
+    spec = dict(spec)
+    source = spec.pop("source", "digits")
+    shape = spec.pop("shape", "flat")
     if shape not in ("flat", "image"):
         raise ValueError(f"data.shape must be \"flat\" or \"image\". Received: {shape!r}")
     if source not in SOURCES:
         close = difflib.get_close_matches(source, list(SOURCES), n=1)
         hint = f" Did you mean `{close[0]}`?" if close else ""
         raise ValueError(f"data.source must be one of {', '.join(SOURCES)}. Received: {source!r}.{hint}")
-    loader, allowed = SOURCES[source]
+    allowed = SOURCES[source][1]
     _only(spec, allowed, source)
     if "path" in allowed and "path" not in spec:
         raise ValueError(f"data.path is needed for source {source!r}")
-    return loader(flat=shape == "flat", seed=experiment["seed"], **spec)
 
 
 def data_record(experiment, data):

@@ -120,11 +120,11 @@ def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_pa
     assert x.shape == (20, 784) and len(xv) == 10 and np.array_equal(yt, np.arange(10))
     with pytest.raises(ValueError, match=r"data.source must be one of .*Received: 'keras:mnst'. Did you mean "
                                          r"`keras:mnist`\?"):
-        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "keras:mnst"\n', "bad.toml")))
+        experiments.load(write(tmp_path, '[data]\nsource = "keras:mnst"\n', "bad.toml"))
     with pytest.raises(ValueError, match=r"data keys \['path'\] do not apply to source 'mnist'"):
-        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "mnist"\npath = "x"\n', "p.toml")))
+        experiments.load(write(tmp_path, '[data]\nsource = "mnist"\npath = "x"\n', "p.toml"))
     with pytest.raises(ValueError, match="data.path is needed for source 'npz'"):
-        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "npz"\n', "n.toml")))
+        experiments.load(write(tmp_path, '[data]\nsource = "npz"\n', "n.toml"))
     with pytest.raises(ValueError, match='data.shape "image" does not apply to source "csv"'):
         experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "csv"\npath = "t.csv"\n'
                                                                'shape = "image"\n', "c.toml")))
@@ -152,3 +152,9 @@ def test_spectral_norm_from_an_experiment_file_and_it_is_regularization(tmp_path
     assert confirm.unregularized({**hp.values, "spectral_norm": False, "regularizer": "none", "dropout_rate": 0.0})
     with pytest.raises(ValueError, match="unknown key `space.spectral_norm.iterations`. Did you mean `power_iterations`"):
         experiments.load(write(tmp_path, BASE + '[space.spectral_norm]\niterations = [1]\n'))
+
+
+@pytest.mark.parametrize("source", ["", "MNIST", "keras:", "keras:..", "../x"])
+def test_a_wrong_data_source_is_refused_when_the_file_is_read(tmp_path, source):
+    with pytest.raises(ValueError, match="data.source must be one of digits, mnist, keras:"):
+        experiments.load(write(tmp_path, f'[data]\nsource = "{source}"\n'))
