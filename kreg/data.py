@@ -198,6 +198,9 @@ def load_npz(path, *, validation_size=0.2, flat=False, seed=0):
         `((x_train, y_train), (x_val, y_val), (x_test, y_test))`.
     """
     validation_size = v.fraction("load_npz", "validation_size", validation_size, 1.0, include_high=False)
+    seed = v.seed("load_npz", seed, allow_none=False)
+    if not isinstance(flat, bool):
+        raise v.invalid("load_npz", "flat", "a bool", flat)
     try:
         with np.load(path) as f:
             missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in f.files]
@@ -230,6 +233,7 @@ def load_csv(path, *, label_column=-1, test_size=0.2, validation_size=0.2, seed=
         `((x_train, y_train), (x_val, y_val), (x_test, y_test))`.
     """
     test_size = v.fraction("load_csv", "test_size", test_size, 1.0, include_high=False)
+    seed = v.seed("load_csv", seed, allow_none=False)
     validation_size = v.fraction("load_csv", "validation_size", validation_size, 1.0, include_high=False)
     try:
         with open(path) as f:

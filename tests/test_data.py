@@ -78,6 +78,16 @@ def test_npz_checks(tmp_path):
     assert data.load_npz(npz(tmp_path, y_train=(np.arange(30) % 3).reshape(-1, 1)))[0][1].shape == (24,)
 
 
+
+@pytest.mark.parametrize("seed", [-1, 1.5, None, True])
+def test_the_local_loaders_check_their_seed(tmp_path, seed):
+    with pytest.raises(ValueError, match=f"argument `seed` of load_npz: expected an int >= 0. Received: seed={seed}"):
+        data.load_npz(npz(tmp_path), seed=seed)
+    with pytest.raises(ValueError, match=f"argument `seed` of load_csv: expected an int >= 0. Received: seed={seed}"):
+        data.load_csv(csv(tmp_path, rows()), seed=seed)
+    with pytest.raises(ValueError, match="argument `flat` of load_npz: expected a bool. Received: flat=1"):
+        data.load_npz(npz(tmp_path), flat=1)
+
 def _images(split):
     """The set of a split's images as bytes (they are unique), to compare splits with each other and with a file."""
     return {np.round(image * 255).astype("uint8").tobytes() for image in split[0]}

@@ -189,7 +189,7 @@ def test_spectral_norm_space_domains_and_validation():
     assert SpectralNormSpace((1, 3)).build(hp) is None
     model = tuning.RegularizedMLP(3, (6,), hidden=(8,), schedule=None, spectral_norm=SpectralNormSpace()).build(hp)
     assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in model.layers)
-    for bad in ((), (0,), (1, 1), (1.5,), "1", None):
+    for bad in ((), (0,), (1, 1), (1.5,), "1", None, [[1]]):
         with pytest.raises(ValueError, match="argument `power_iterations` of SpectralNormSpace"):
             SpectralNormSpace(bad)
     with pytest.raises(ValueError, match="argument `optional` of SpectralNormSpace: expected a bool"):

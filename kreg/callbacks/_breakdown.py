@@ -1,5 +1,7 @@
 """The penalty apart from the data loss, in the epoch logs."""
 
+import keras
+
 from kreg import _compat, metrics
 from kreg.callbacks._base import Callback
 
@@ -41,7 +43,7 @@ def check_weighted(model):
     `DataLoss` in `metrics` would make `loss - data_loss` silently wrong (even
     negative) as soon as they do: it is refused whether or not they do.
     """
-    misplaced = [m.name for m in _flat(_compat.compile_arguments(model).get("metrics"))
+    misplaced = [m.name for m in keras.tree.flatten(_compat.compile_arguments(model).get("metrics"))
                  if isinstance(m, metrics.DataLoss)]
     if misplaced:
         raise ValueError(
@@ -49,15 +51,6 @@ def check_weighted(model):
             f"penalty would be misreported under class or sample weights: compile it in `weighted_metrics` "
             f"instead (e.g. `model.compile(..., weighted_metrics=[kreg.metrics.DataLoss(loss)])`)"
         )
-
-
-def _flat(metrics_argument):
-    """The metrics in `compile(metrics=...)`: a list, or a dict (or list) per output."""
-    if isinstance(metrics_argument, (list, tuple)):
-        return [m for item in metrics_argument for m in _flat(item)]
-    if isinstance(metrics_argument, dict):
-        return _flat(list(metrics_argument.values()))
-    return [metrics_argument]
 
 
 class LossBreakdown(Callback):

@@ -309,11 +309,11 @@ class SpectralNormSpace:
                 "unnormalized kernel after `fit` (the JAX trainer drops a layer's assignment to a trainable "
                 "variable), so predictions use W where training used W / sigma. Received: backend 'jax'"
             )
-        ok = isinstance(power_iterations, (list, tuple)) and power_iterations and len(set(power_iterations)) == len(
-            power_iterations)
-        if not ok:
+        if not isinstance(power_iterations, (list, tuple)) or not power_iterations:
             raise v.invalid(owner, "power_iterations", "a non-empty list of distinct ints >= 1", power_iterations)
         self.power_iterations = tuple(v.positive_int(owner, "power_iterations", n) for n in power_iterations)
+        if len(set(self.power_iterations)) != len(self.power_iterations):
+            raise v.invalid(owner, "power_iterations", "a non-empty list of distinct ints >= 1", power_iterations)
         if not isinstance(optional, bool):
             raise v.invalid(owner, "optional", "a bool", optional)
         self.optional = optional
