@@ -222,6 +222,10 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
     seeds = confirm.seeds_for(experiment["seed"], settings["seeds"])
     if "by" in settings:  # the best trial of each value of that hyperparameter, best first
         values = [t.hyperparameters.values.get(settings["by"]) for t in ranked]
+        if all(value is None for value in values):
+            known = sorted({name for t in ranked for name in t.hyperparameters.values})
+            raise ValueError(f"`confirm.by` must name a hyperparameter of the trials, one of {known}. "
+                             f"Received: by={settings['by']!r}")
         trials = [t for i, t in enumerate(ranked) if values[i] not in values[:i]]
     else:
         trials = ranked[: settings["top"]]

@@ -158,3 +158,16 @@ def test_spectral_norm_from_an_experiment_file_and_it_is_regularization(tmp_path
 def test_a_wrong_data_source_is_refused_when_the_file_is_read(tmp_path, source):
     with pytest.raises(ValueError, match="data.source must be one of digits, mnist, keras:"):
         experiments.load(write(tmp_path, f'[data]\nsource = "{source}"\n'))
+
+
+def test_confirm_by_a_name_no_trial_has_is_refused():
+    from types import SimpleNamespace
+
+    from kreg import search
+
+    trial = SimpleNamespace(hyperparameters=SimpleNamespace(values={"regularizer": "l2", "l2": 1.0}))
+    experiment = {"confirm": {"seeds": 1, "top": 1, "by": "regularizr"}, "search": {}, "seed": 0}
+    data = ((np.zeros((4, 3)), None), None, None)
+    with pytest.raises(ValueError, match=r"`confirm.by` must name a hyperparameter of the trials, one of "
+                                         r"\['l2', 'regularizer'\]. Received: by='regularizr'"):
+        search._confirm(experiment, "val_accuracy", data, None, [trial], "unused", "unused")
