@@ -49,10 +49,6 @@ def test_the_oracle_internals_kreg_sets_exist():
             assert oracle.gpr.random_state == 0 and oracle._random_state.get_state()[1][0] == 0
 
 
-def values(tuner):
-    return [trial.hyperparameters.values for trial in sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)]
-
-
 class Wide(kt.HyperModel):
     def build(self, hp):
         model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
@@ -61,37 +57,46 @@ class Wide(kt.HyperModel):
         return model
 
 
+def drawn(tuner, count):
+    """The values of `count` more trials the tuner's oracle draws, each ended at once: the draws are what is tested."""
+    out = []
+    for _ in range(count):
+        trial = tuner.oracle.create_trial("tuner0")
+        if trial.status != "RUNNING":
+            out.append(trial.status)  # Keras Tuner's answer once it redraws finished trials: "STOPPED"
+            break
+        tuner.oracle.update_trial(trial.trial_id, {"loss": 1.0})
+        trial.status = "COMPLETED"
+        tuner.oracle.end_trial(trial)
+        tuner.save()  # as the tuner's `on_trial_end` does
+        out.append(trial.hyperparameters.values)
+    return out
+
+
 @pytest.mark.one_backend  # the oracle's draws do not depend on the backend
 def test_neighbouring_seeds_draw_different_trials(tmp_path):
     # Keras Tuner alone: seed 1's draws are seed 0's shifted by one value, so the two searches share most trials.
-    drawn = {}
+    values = {}
     for seed in (0, 1):
         tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=3, directory=str(tmp_path),
                                     project_name=f"s{seed}", seed=seed)
-        tuner.search(X, Y, epochs=1, verbose=0)
-        drawn[seed] = {value for trial in values(tuner) for value in trial.values()}
-    assert len(drawn[0]) == len(drawn[1]) == 6 and not drawn[0] & drawn[1]
+        values[seed] = {value for trial in drawn(tuner, 3) for value in trial.values()}
+    assert len(values[0]) == len(values[1]) == 6 and not values[0] & values[1]
 
 
 @pytest.mark.one_backend  # the oracle's draws do not depend on the backend
 def test_a_resumed_search_goes_on_drawing_where_it_stopped(tmp_path):
-    def tuner(max_trials):
-        tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=max_trials, directory=str(tmp_path),
-                                    project_name="p", seed=3)
+    def tuner(project):
+        tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=5, directory=str(tmp_path),
+                                    project_name=project, seed=3)
         tuner.oracle._max_collisions = 1  # Keras Tuner's 20, reached sooner
         return tuner
 
-    whole = tuner(5)
-    whole.search(X, Y, epochs=1, verbose=0)
-    expected = values(whole)
-    (tmp_path / "whole").mkdir()
-    for path in (tmp_path / "p").iterdir():
-        path.rename(tmp_path / "whole" / path.name)
-    first = tuner(3)
-    first.search(X, Y, epochs=1, verbose=0)
-    resumed = tuner(5)
-    resumed.search(X, Y, epochs=1, verbose=0)
-    assert values(resumed) == expected  # reset to the start, the counter redrew trials 0-2 and the search ended
+    expected = drawn(tuner("whole"), 5)
+    assert drawn(tuner("p"), 3) == expected[:3]
+    resumed = tuner("p")  # reloads the three finished trials
+    assert len(resumed.oracle.trials) == 3
+    assert drawn(resumed, 2) == expected[3:]  # reset to the start, the counter redrew trial 0 and the search ended
 
 
 def test_a_trial_that_finished_is_never_run_again_after_a_kill(tmp_path):
