@@ -180,6 +180,22 @@ def test_a_scheduled_rate_changes_what_the_compiled_step_computes():
     np.testing.assert_allclose(np.array(history["loss"]) / 1000, [0.5, 0.7, 0.9], atol=0.01)
 
 
+def test_a_dropout_scale_keeps_each_layers_own_rate_in_proportion():
+    model = keras.Sequential([keras.Input((8,)), kreg.layers.Dropout(0.2), keras.layers.Dense(8),
+                              kreg.layers.Dropout(0.4), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.0), "mse")
+    seen = []
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(
+        [layer.rate for layer in model.layers if isinstance(layer, kreg.layers.Dropout)]))
+    schedule = RegularizationSchedule(dropout_scale=Schedule("linear", 0.0, 1.0, epochs=3))
+    history = model.fit(np.ones((8, 8)), np.zeros((8, 2)), epochs=4, verbose=0, callbacks=[schedule, record]).history
+    np.testing.assert_allclose(seen, [[0.0, 0.0], [0.1, 0.2], [0.2, 0.4], [0.2, 0.4]], atol=1e-12)
+    np.testing.assert_allclose(history["dropout_scale"], [0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(history["dropout_rate"], [0.0, 0.2, 0.4, 0.4])  # the largest rate set
+    model.fit(np.ones((8, 8)), np.zeros((8, 2)), epochs=1, verbose=0, callbacks=[schedule, record])
+    np.testing.assert_allclose(seen[-1], [0.0, 0.0], atol=1e-12)  # a second fit scales the first rates again
+
+
 def test_penalty_and_augment_scales():
     keras.utils.set_random_seed(0)
     policy = kreg.augment.Policy([kreg.augment.RandomRotation(20.0), kreg.augment.GaussianNoise(0.2)])

@@ -102,6 +102,8 @@ CASES = (
        for a in ["0.5", [0.5]]]
     + [(lambda a: RegularizationSchedule(penalty_scale=a), "RegularizationSchedule", "penalty_scale", a)
        for a in ["1", {}]]
+    + [(lambda a: RegularizationSchedule(dropout_scale=a), "RegularizationSchedule", "dropout_scale", a)
+       for a in [-0.5, "1", math.nan, Schedule("linear", 1.0, -0.1, epochs=2)]]
     + [(lambda a: tuning.RegularizerSpace(a), "RegularizerSpace", "choices", a)
        for a in [[], ["l3"], ["l1", "l1"], "l1", None]]
     + [(lambda a: tuning.RegularizerSpace(l1=a), "RegularizerSpace", "l1", a)
@@ -152,6 +154,8 @@ def test_callback_arguments_that_go_together():
         RegularizationSchedule(dropout_rate=Schedule("linear", 0.5, 1.0, epochs=3))
     with pytest.raises(ValueError, match="argument `augment_scale` of RegularizationSchedule: expected a Schedule of values >= 0"):
         RegularizationSchedule(augment_scale=-0.5)
+    with pytest.raises(ValueError, match="takes `dropout_rate` or `dropout_scale`, not both"):
+        RegularizationSchedule(dropout_rate=0.2, dropout_scale=1.0)
     with pytest.raises(ValueError, match="takes no `end` or `epochs`"):
         Schedule("constant", 0.1, 0.2)
 

@@ -62,6 +62,11 @@ class Schedule:
             t = (1 - math.cos(math.pi * t)) / 2
         return self.start + (self.end - self.start) * t
 
+    def __repr__(self):
+        if self.kind == "constant":
+            return f"Schedule('constant', {self.start!r})"
+        return f"Schedule({self.kind!r}, {self.start!r}, {self.end!r}, epochs={self.epochs!r})"
+
     def bounds(self):
         return min(self.start, self.end), max(self.start, self.end)
 
@@ -69,17 +74,18 @@ class Schedule:
         return {"kind": self.kind, "start": self.start, "end": self.end, "epochs": self.epochs}
 
 
-def _check_schedule(name, schedule, high=None):
-    if schedule is None:
+def _check_schedule(name, value, high=None):
+    if value is None:
         return None
-    if v.is_real(schedule):
-        schedule = Schedule("constant", schedule)
+    if v.is_real(value) and not math.isfinite(value):
+        raise v.invalid("RegularizationSchedule", name, "a finite float or a kreg.callbacks.Schedule", value)
+    schedule = Schedule("constant", value) if v.is_real(value) else value
     if not isinstance(schedule, Schedule):
-        raise v.invalid("RegularizationSchedule", name, "None, a float or a kreg.callbacks.Schedule", schedule)
+        raise v.invalid("RegularizationSchedule", name, "None, a float or a kreg.callbacks.Schedule", value)
     low, top = schedule.bounds()
     if low < 0 or (high is not None and top >= high):
         expected = f"a Schedule within [0, {high:g})" if high is not None else "a Schedule of values >= 0"
-        raise v.invalid("RegularizationSchedule", name, expected, schedule.get_config())
+        raise v.invalid("RegularizationSchedule", name, expected, value)
     return schedule
 
 
@@ -99,20 +105,26 @@ class RegularizationSchedule(Callback):
     * `dropout_rate`: the rate of every layer of kreg's dropout family
       (`Dropout`, `SpatialDropout*D`, `DropPath`, `DropBlock`; absolute, in
       [0, 1)), or of those of `dropout_layers`;
+    * or `dropout_scale`: each of those layers' rates as the rate it had when
+      this callback first saw it times the scale (a warm-up that keeps rates
+      that differ, such as DropPath's, which grow with depth);
     * `penalty_scale`: every kreg regularizer's strengths, as the strengths they
       had when this callback first saw them times the scale (0 to 1 is a
       warm-up of the penalty);
     * `augment_scale`: every kreg augmentation layer's magnitude, likewise.
 
     These are variables the compiled train step reads, so no retrace happens.
-    The current values are added to the epoch logs (`dropout_rate`,
+    The current values are added to the epoch logs (`dropout_rate`, or
+    `dropout_scale` and `dropout_rate`, the largest rate it set;
     `penalty_scale`, `augment_scale`), so TensorBoard and History show them;
-    with `dropout_layers`, the rate's log name is the classes' (`DropBlock`:
-    `drop_block_rate`), so that several schedules log side by side.
+    with `dropout_layers`, the dropout logs are named after the classes
+    (`DropBlock`: `drop_block_rate`), so that several schedules log side by
+    side.
 
     Args:
-        dropout_rate, penalty_scale, augment_scale: `None` (leave alone), a
-            float (constant) or a `Schedule`.
+        dropout_rate, dropout_scale, penalty_scale, augment_scale: `None`
+            (leave alone), a float (constant) or a `Schedule`; at most one of
+            `dropout_rate` and `dropout_scale`.
         dropout_layers: `None` (every kreg dropout layer) or a kreg dropout
             class or tuple of them: `dropout_rate` then sets only the layers
             that are instances (e.g. `kreg.layers.DropBlock`, to ramp DropBlock
@@ -126,16 +138,23 @@ class RegularizationSchedule(Callback):
 
     _transient = Callback._transient + ("_bases", "_dropouts", "_penalties", "_transforms")
 
-    def __init__(self, *, dropout_rate=None, penalty_scale=None, augment_scale=None, dropout_layers=None):
+    def __init__(self, *, dropout_rate=None, dropout_scale=None, penalty_scale=None, augment_scale=None,
+                 dropout_layers=None):
         super().__init__()
         self.dropout_rate = _check_schedule("dropout_rate", dropout_rate, high=1.0)
+        self.dropout_scale = _check_schedule("dropout_scale", dropout_scale)
+        if self.dropout_rate and self.dropout_scale:
+            raise ValueError("RegularizationSchedule takes `dropout_rate` or `dropout_scale`, not both. Received: "
+                             f"dropout_rate={dropout_rate!r}, dropout_scale={dropout_scale!r}")
         self.dropout_layers = _check_dropout_layers(dropout_layers)
-        self._dropout_log = "dropout_rate" if dropout_layers is None else "_".join(
-            re.sub(r"(?<=[a-z])(?=[A-Z])", "_", c.__name__).lower() for c in self.dropout_layers) + "_rate"
+        prefix = "dropout" if dropout_layers is None else "_".join(
+            re.sub(r"(?<=[a-z])(?=[A-Z])", "_", c.__name__).lower() for c in self.dropout_layers)
+        self._dropout_log, self._scale_log = prefix + "_rate", prefix + "_scale"
         self.penalty_scale = _check_schedule("penalty_scale", penalty_scale)
         self.augment_scale = _check_schedule("augment_scale", augment_scale)
-        if not (self.dropout_rate or self.penalty_scale or self.augment_scale):
-            raise ValueError("RegularizationSchedule needs at least one of dropout_rate, penalty_scale, augment_scale")
+        if not (self.dropout_rate or self.dropout_scale or self.penalty_scale or self.augment_scale):
+            raise ValueError("RegularizationSchedule needs at least one of dropout_rate, dropout_scale, "
+                             "penalty_scale, augment_scale")
         self._bases = None
 
     def _targets(self):
@@ -150,7 +169,7 @@ class RegularizationSchedule(Callback):
                 regularizer = getattr(layer, f"{slot}_regularizer", None)
                 if isinstance(regularizer, regularizers._Penalty) and regularizer not in penalties:
                     penalties.append(regularizer)
-        for schedule, found, what in ((self.dropout_rate, dropouts, "kreg Dropout layer " + (
+        for schedule, found, what in ((self.dropout_rate or self.dropout_scale, dropouts, "kreg Dropout layer " + (
             "of the family" if self.dropout_layers == (BaseDropout,) else
             f"of {[c.__name__ for c in self.dropout_layers]}")),
                                       (self.penalty_scale, penalties, "kreg regularizer"),
@@ -164,6 +183,9 @@ class RegularizationSchedule(Callback):
         if self._bases is None:
             self._bases = weakref.WeakKeyDictionary()
         self._dropouts, penalties, transforms = self._targets()
+        if self.dropout_scale is not None:
+            for layer in self._dropouts:
+                self._bases.setdefault(layer, {"rate": layer.rate})
         for regularizer in penalties:
             self._bases.setdefault(regularizer, {name: getattr(regularizer, name) for name in regularizer.strengths})
         for layer in transforms:
@@ -172,8 +194,8 @@ class RegularizationSchedule(Callback):
 
     def values(self, epoch):
         """The scheduled values at `epoch`, by log name."""
-        names = (self._dropout_log, "penalty_scale", "augment_scale")
-        schedules = (self.dropout_rate, self.penalty_scale, self.augment_scale)
+        names = (self._dropout_log, self._scale_log, "penalty_scale", "augment_scale")
+        schedules = (self.dropout_rate, self.dropout_scale, self.penalty_scale, self.augment_scale)
         return {name: s(epoch) for name, s in zip(names, schedules) if s is not None}
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -181,7 +203,8 @@ class RegularizationSchedule(Callback):
         if self._dropout_log in values:
             for layer in self._dropouts:
                 layer.rate = values[self._dropout_log]
-        for key, targets in (("penalty_scale", self._penalties), ("augment_scale", self._transforms)):
+        for key, targets in ((self._scale_log, self._dropouts), ("penalty_scale", self._penalties),
+                             ("augment_scale", self._transforms)):
             if key in values:
                 for target in targets:
                     for name, base in self._bases[target].items():
@@ -190,3 +213,5 @@ class RegularizationSchedule(Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self.values(epoch))
+            if self.dropout_scale is not None:
+                logs[self._dropout_log] = max(layer.rate for layer in self._dropouts)

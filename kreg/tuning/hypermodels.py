@@ -4,12 +4,10 @@ import keras
 import keras_tuner as kt
 
 from kreg import _validation as v
-from kreg import _walk
 from kreg import callbacks
 from kreg import losses
 from kreg import metrics
 from kreg.attach import attach
-from kreg.callbacks._base import Callback
 from kreg.layers import DropBlock
 from kreg.layers import DropPath
 from kreg.layers import Dropout
@@ -95,7 +93,8 @@ class _Regularized(kt.HyperModel):
         The warm-up ramps each penalty's strength from 0 to the trial's and
         each dropout-family layer's rate from 0 to its space's trial rate (one
         `RegularizationSchedule` per family member: they log side by side;
-        each DropPath to its own depth's rate, logged as the last block's).
+        DropPath's scaled, each to its own depth's rate, the last block's
+        logged as `drop_path_rate`).
         """
         if self.schedule and hp.get("schedule"):
             def ramp(end):
@@ -107,38 +106,11 @@ class _Regularized(kt.HyperModel):
             for space, cls in self._dropouts():
                 rate = hp.get(f"{space.prefix}_rate")
                 if rate > 0 and cls is DropPath:  # one rate per depth
-                    schedules.append(_DepthRamp(ramp(1.0)))
+                    schedules.append(callbacks.RegularizationSchedule(dropout_scale=ramp(1.0), dropout_layers=cls))
                 elif rate > 0:
                     schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
             kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
         return model.fit(*args, **kwargs)
-
-
-class _DepthRamp(Callback):
-    """Scales each DropPath's own rate by `scale(epoch)`, and logs the largest as `drop_path_rate`.
-
-    The warm-up of a residual CNN, whose DropPath rates grow with depth:
-    `RegularizationSchedule(dropout_rate=...)` would set them all to one rate.
-    """
-
-    _transient = Callback._transient + ("_rates",)
-
-    def __init__(self, scale):
-        super().__init__()
-        self.scale = scale
-        self._rates = None
-
-    def on_train_begin(self, logs=None):
-        if self._rates is None:
-            self._rates = [(layer, layer.rate) for layer in _walk.layers(self.model, DropPath)]
-
-    def on_epoch_begin(self, epoch, logs=None):
-        for layer, rate in self._rates:
-            layer.rate = rate * self.scale(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["drop_path_rate"] = max(rate for _, rate in self._rates) * self.scale(epoch)
 
 
 class RegularizedMLP(_Regularized):
