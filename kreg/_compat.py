@@ -80,6 +80,16 @@ def tensorflow_backend():
     return importlib.import_module("keras.src.backend.tensorflow")
 
 
+def tensorflow_seed(seed):
+    """The next seed of `seed` (a `SeedGenerator`) as `keras.random` hands it to TensorFlow's stateless ops.
+
+    Keras 3.15.1: `keras.src.backend.tensorflow.random._cast_seed(draw_seed(seed))`,
+    the generator's int64 state brought into int32 by `floormod(2**31 - 2)`.
+    """
+    module = importlib.import_module("keras.src.backend.tensorflow.random")
+    return module._cast_seed(module.draw_seed(seed))
+
+
 def tensorflow_op(function):
     """What the `keras.ops` or `keras.random` function `function` runs on Keras's TensorFlow backend.
 

@@ -5,12 +5,14 @@ sequence of records, each a serialized `Event` proto framed as TFRecord frames
 it (the length as a little-endian uint64, the masked CRC-32C of those 8 bytes,
 the data, the masked CRC-32C of the data), the first event naming the format
 (`file_version: "brain.Event:2"`). TensorBoard ships the protos, the summary
-metadata of each plugin and the CRC in pure Python, so kreg writes the same
-events with them: a JAX or PyTorch user of kreg's callbacks and tuners logs to
-TensorBoard without loading TensorFlow, and TensorBoard reads the same scalars,
-texts, histograms and HParams as from `tf.summary`.
+metadata of each plugin and the record framing (`RecordWriter`) in pure
+Python, so kreg writes the same events with them: a JAX or PyTorch user of
+kreg's callbacks and tuners logs to TensorBoard without loading TensorFlow,
+and TensorBoard reads the same scalars, texts, histograms and HParams as from
+`tf.summary`.
 """
 
+import io
 import itertools
 import os
 import socket
@@ -23,23 +25,20 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
+from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 _FILE_VERSION = "brain.Event:2"
 _files = itertools.count()
 
 
-def record(event):
-    """One `Event` as the bytes of a TFRecord record."""
-    data = event.SerializeToString()
-    header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", masked_crc32c(header)) + data + struct.pack("<I", masked_crc32c(data))
-
-
-def file_bytes(summary, step=0):
-    """The bytes of a whole event file holding one `Summary` at `step` (to write atomically)."""
-    return record(event_pb2.Event(wall_time=time.time(), file_version=_FILE_VERSION)) + record(
-        event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+def file_bytes(summary):
+    """The bytes of a whole event file holding one `Summary` at step 0 (to write atomically)."""
+    buffer = io.BytesIO()
+    records = RecordWriter(buffer)
+    records.write(event_pb2.Event(wall_time=time.time(), file_version=_FILE_VERSION).SerializeToString())
+    records.write(event_pb2.Event(wall_time=time.time(), step=0, summary=summary).SerializeToString())
+    return buffer.getvalue()
 
 
 def read(path):
@@ -98,16 +97,16 @@ class Writer:
         os.makedirs(directory, exist_ok=True)
         name = f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}.{os.getpid()}.{next(_files)}.kreg.v2"
         self.path = os.path.join(directory, name)
-        self._file = open(self.path, "xb")
+        self._records = RecordWriter(open(self.path, "xb"))
         self._append(event_pb2.Event(wall_time=time.time(), file_version=_FILE_VERSION))
 
     def _append(self, event):
-        self._file.write(record(event))
-        self._file.flush()
+        self._records.write(event.SerializeToString())
+        self._records.flush()
 
     def write(self, summary, step):
         """Writes one `Summary` proto at `step`."""
         self._append(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
     def close(self):
-        self._file.close()
+        self._records.close()

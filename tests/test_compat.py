@@ -4,6 +4,7 @@ A failure here means the installed Keras changed an internal: update `kreg/_comp
 """
 
 import keras
+import pytest
 
 from kreg import _compat
 
@@ -101,6 +102,15 @@ def test_tensorflow_backend_runs_ops_and_seeds_on_tensorflow():
     assert isinstance(draws, tf.Tensor) and draws.shape == (3,)
     clipped = _compat.tensorflow_op(keras.ops.clip)(tf.constant([-2.0, 0.5, 2.0]), -1.0, 1.0)
     assert isinstance(clipped, tf.Tensor) and np.allclose(clipped.numpy(), [-1.0, 0.5, 1.0])
+
+
+@pytest.mark.tensorflow_only
+def test_tensorflow_seed_is_the_seed_keras_random_uses():
+    import tensorflow as tf
+
+    ours = tf.random.stateless_uniform((5,), _compat.tensorflow_seed(keras.random.SeedGenerator(7)))
+    theirs = keras.random.uniform((5,), seed=keras.random.SeedGenerator(7))
+    assert ours.numpy().tolist() == keras.ops.convert_to_numpy(theirs).tolist()
 
 
 def test_compile_arguments_are_those_compile_got():

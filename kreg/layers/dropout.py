@@ -35,6 +35,7 @@ import numbers
 import keras
 from keras import ops
 
+from kreg import _compat
 from kreg import _ops
 from kreg import _validation as v
 
@@ -86,8 +87,8 @@ def _random_words(shape, seed_generator):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        seed = tf.cast(tf.math.floormod(seed_generator.next(), 2**31 - 2), "int32")  # as keras.random casts it
-        return tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype="int32")
+        return tf.random.stateless_uniform(shape, _compat.tensorflow_seed(seed_generator), minval=None,
+                                           maxval=None, dtype="int32")
     if backend == "jax":
         import jax
 
