@@ -343,6 +343,11 @@ def test_random_apply_and_policy_validate_their_members():
         augment.RandomApply("erase")
     with pytest.raises(ValueError, match="argument `probability` of RandomApply.*Received: probability=1.5"):
         augment.RandomApply(keras.layers.RandomErasing(), probability=1.5)
+    crop = augment.RandomApply(keras.layers.RandomCrop(4, 4, seed=0))  # changes every image's shape
+    for policy in (crop, augment.Policy([augment.RandomFlip(), crop], seed=0)):
+        with pytest.raises(ValueError, match=r"keeps the shape of the images: 'random_crop.*' maps \(2, 12, 10, 3\) "
+                                             r"to \(2, 4, 4, 3\)"):
+            policy(RGB[:2])
     with pytest.raises(ValueError, match="argument `transforms` of Policy.*Received: transforms=\\['flip'\\]"):
         augment.Policy(["flip"])
 

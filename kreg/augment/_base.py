@@ -120,13 +120,16 @@ def apply_transforms(transforms, x, seed_generator, *, fill_mode="reflect", inte
         total = identity_matrices(batch)
         for t in geometric:
             m = t.matrix(batch, height, width, _backend.scalar(t._magnitude), seed_generator)
-            m = ops.where(t.applied(batch, seed_generator)[:, None, None], m, identity_matrices(batch))
+            applied = t.applied(batch, seed_generator)  # drawn whatever the probability: the seed stream stays
+            if t.probability < 1:
+                m = ops.where(applied[:, None, None], m, identity_matrices(batch))
             total = ops.matmul(total, m)
         flat = ops.reshape(total, (batch, 9))[:, :8]
         x = ops.image.affine_transform(x, flat, interpolation=interpolation, fill_mode=fill_mode)
     for t in transforms:
         if not t.geometric:
-            x = select(t.applied(batch, seed_generator), t.change(x, seed_generator), x)
+            applied, changed = t.applied(batch, seed_generator), t.change(x, seed_generator)
+            x = select(applied, changed, x) if t.probability < 1 else changed
     return x
 
 

@@ -303,7 +303,11 @@ class RandomApply(Member):
         self.layer = layer
 
     def change(self, x, seed_generator):
-        return ops.cast(self.layer(x, training=True), x.dtype)
+        out = self.layer(x, training=True)
+        if tuple(out.shape[1:]) != tuple(x.shape[1:]):
+            raise ValueError(f"RandomApply needs a layer that keeps the shape of the images: {self.layer.name!r} "
+                             f"maps {tuple(x.shape)} to {tuple(out.shape)}. Received: layer={self.layer!r}")
+        return ops.cast(out, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer)}
