@@ -109,6 +109,9 @@ def load(path, **overrides):
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from None
     _check(table, SCHEMA, "", path)
+    if {"top", "by"} <= set(table.get("confirm", {})):
+        raise ValueError(f"{path}: `confirm.top` and `confirm.by` each choose the trials to confirm: give one. "
+                         f"Received: top={table['confirm']['top']!r}, by={table['confirm']['by']!r}")
     table.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     table.setdefault("seed", 0)
     for section in ("data", "model", "search", "space", "confirm"):
@@ -121,7 +124,8 @@ def load(path, **overrides):
             else:
                 (table if key == "seed" else search)[key] = value
     for key, value in CONFIRM_DEFAULTS.items():
-        table["confirm"].setdefault(key, value)
+        if not (key == "top" and "by" in table["confirm"]):
+            table["confirm"].setdefault(key, value)
     for key, value in SEARCH_DEFAULTS.items():
         search.setdefault(key, value)
     search.setdefault("max_epochs", search["epochs"])
@@ -241,31 +245,24 @@ def _only(spec, allowed, source):
         raise ValueError(f"data keys {sorted(extra)} do not apply to source {source!r} (it takes {sorted(allowed)})")
 
 
+_SPACES = {
+    "regularizer": tuning.RegularizerSpace, "dropout": tuning.DropoutSpace, "max_norm": tuning.MaxNormSpace,
+    "augment": tuning.AugmentSpace, "schedule": tuning.ScheduleSpace, "label_smoothing": tuning.LabelSmoothingSpace,
+    "spectral_norm": tuning.SpectralNormSpace, "spatial_dropout": tuning.SpatialDropoutSpace,
+    "drop_path": tuning.DropPathSpace, "drop_block": tuning.DropBlockSpace,
+}
+
+
 def spaces(experiment, num_examples):
     """The search spaces of `[space]`: each table present (or defaulted) builds its space."""
-    space = experiment["space"]
     built = {}
-    if "regularizer" in space:
-        options = dict(space["regularizer"])
-        if options.pop("num_examples", False):
+    for name, options in experiment["space"].items():
+        options = dict(options)
+        if name == "regularizer" and options.pop("num_examples", False):
             options["num_examples"] = num_examples
-        built["regularizer"] = tuning.RegularizerSpace(**options)
-    if "dropout" in space:
-        built["dropout"] = tuning.DropoutSpace(**space["dropout"])
-    if "max_norm" in space:
-        built["max_norm"] = tuning.MaxNormSpace(**space["max_norm"])
-    if "augment" in space:
-        built["augment"] = tuning.AugmentSpace(**space["augment"], seed=experiment["seed"])
-    if "schedule" in space:
-        built["schedule"] = tuning.ScheduleSpace(**space["schedule"])
-    if "label_smoothing" in space:
-        built["label_smoothing"] = tuning.LabelSmoothingSpace(**space["label_smoothing"])
-    if "spectral_norm" in space:
-        built["spectral_norm"] = tuning.SpectralNormSpace(**space["spectral_norm"])
-    for name, cls in (("spatial_dropout", tuning.SpatialDropoutSpace), ("drop_path", tuning.DropPathSpace),
-                      ("drop_block", tuning.DropBlockSpace)):
-        if name in space:
-            built[name] = cls(**space[name])
+        if name == "augment":
+            options["seed"] = experiment["seed"]
+        built[name] = _SPACES[name](**options)
     return built
 
 

@@ -172,6 +172,8 @@ def _search(experiment, objective, data, directory, role, resuming):
                              seed=experiment["seed"], pruning=pruning, deterministic=search["deterministic"],
                              directory=os.path.join(directory, "tuner"), project_name="search", overwrite=False,
                              **budget)
+    if "by" in experiment["confirm"]:  # before any training: the space declares every hyperparameter a trial has
+        _check_by(experiment["confirm"]["by"], [hp.name for hp in tuner.oracle.hyperparameters.space])
     board_root = os.path.join(directory, "tensorboard")
     action = f"distributed search ({role})" if role else "resuming" if resuming else "starting"
     print(f"{action} {experiment['name']}: {len(x)} training, {len(xv)} validation, "
@@ -215,6 +217,12 @@ def _search(experiment, objective, data, directory, role, resuming):
     return 0
 
 
+def _check_by(by, names):
+    if by not in names:
+        raise ValueError(f"`confirm.by` must name a hyperparameter of the trials, one of {sorted(set(names))}. "
+                         f"Received: by={by!r}")
+
+
 def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_root):
     """Retrains the best trials and the unregularized network on fresh seeds (`kreg.confirm`); resumable."""
     (x, _), _, _ = data
@@ -223,9 +231,8 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
     if "by" in settings:  # the best trial of each value of that hyperparameter, best first
         values = [t.hyperparameters.values.get(settings["by"]) for t in ranked]
         if all(value is None for value in values):
-            known = sorted({name for t in ranked for name in t.hyperparameters.values})
-            raise ValueError(f"`confirm.by` must name a hyperparameter of the trials, one of {known}. "
-                             f"Received: by={settings['by']!r}")
+            _check_by(settings["by"], [name for t in ranked for name in t.hyperparameters.values if
+                                       t.hyperparameters.values[name] is not None])
         trials = [t for i, t in enumerate(ranked) if values[i] not in values[:i]]
     else:
         trials = ranked[: settings["top"]]

@@ -171,3 +171,18 @@ def test_confirm_by_a_name_no_trial_has_is_refused():
     with pytest.raises(ValueError, match=r"`confirm.by` must name a hyperparameter of the trials, one of "
                                          r"\['l2', 'regularizer'\]. Received: by='regularizr'"):
         search._confirm(experiment, "val_accuracy", data, None, [trial], "unused", "unused")
+
+
+def test_confirm_by_is_checked_before_any_training_and_excludes_top(tmp_path, capsys):
+    path = write(tmp_path, '[data]\ntrain_size = 100\nvalidation_size = 50\n[search]\nmax_trials = 1\nepochs = 1\n'
+                           '[confirm]\nby = "regularizr"\n')
+    assert cli.main(["search", path, "--logdir", str(tmp_path / "logs")]) == 2
+    assert "Received: by='regularizr'" in capsys.readouterr().err
+    assert not list((tmp_path / "logs").rglob("trial_*"))  # refused before the first trial
+    with pytest.raises(ValueError, match=r"`confirm.top` and `confirm.by` each choose .* Received: top=2, by='l2'"):
+        experiments.load(write(tmp_path, '[confirm]\ntop = 2\nby = "l2"\n'))
+    assert "top" not in experiments.load(write(tmp_path, '[confirm]\nby = "l2"\n'))["confirm"]
+
+
+def test_every_space_table_builds_its_space():
+    assert set(experiments.SCHEMA["space"]) == set(experiments._SPACES)
