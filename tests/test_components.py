@@ -193,7 +193,8 @@ print(json.dumps(out))
 """
 
 
-def test_save_and_load_in_a_fresh_process(tmp_path):
+def saved_components(tmp_path):
+    """Each regularizer and constraint on a trained model, saved; and a model compiled with kreg's optimizer."""
     expected = {}
     for name, cls, kwargs, slot in COMPONENTS:
         model = build(cls, kwargs, slot)
@@ -202,6 +203,18 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
         path = str(tmp_path / f"{name}.keras")
         model.save(path)
         expected[path] = (inference(model), penalty(model), slot, kwargs)
+    model = build(regularizers.L2, {"l2": 0.1, "num_examples": 7}, "kernel_regularizer")
+    model.compile(kreg.optimizers.ProximalL1(keras.optimizers.Adam(0.01), 0.05), "mse",
+                  metrics=[kreg.metrics.DataLoss("mse")])
+    model.fit(X, Y, batch_size=2, epochs=1, verbose=0)
+    proximal = str(tmp_path / "proximal.keras")
+    model.save(proximal)
+    return expected, {proximal: inference(model)}
+
+
+def saved_layers(tmp_path):
+    """Each layer on a trained model, saved."""
+    expected = {}
     for name, cls, kwargs in LAYERS:
         model = build_with_layer(cls, kwargs)
         model(X, training=True)  # the layer works in training too
@@ -210,18 +223,16 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
         path = str(tmp_path / f"layer_{name}.keras")
         model.save(path)
         expected[path] = (inference(model), penalty(model), None, kwargs)
-    # A compiled model with kreg's optimizer and metric.
-    model = build(regularizers.L2, {"l2": 0.1, "num_examples": 7}, "kernel_regularizer")
-    model.compile(kreg.optimizers.ProximalL1(keras.optimizers.Adam(0.01), 0.05), "mse",
-                  metrics=[kreg.metrics.DataLoss("mse")])
-    model.fit(X, Y, batch_size=2, epochs=1, verbose=0)
-    proximal = str(tmp_path / "proximal.keras")
-    model.save(proximal)
-    np.save(tmp_path / "x.npy", X)
+    return expected, {}
 
+
+@pytest.mark.parametrize("saved", [saved_components, saved_layers], ids=["components", "layers"])
+def test_save_and_load_in_a_fresh_process(tmp_path, saved):
+    expected, optimized = saved(tmp_path)  # in two halves, which pytest-xdist runs side by side
+    np.save(tmp_path / "x.npy", X)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "x.npy"), *expected, proximal],
+        [sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / "x.npy"), *expected, *optimized],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -235,8 +246,9 @@ def test_save_and_load_in_a_fresh_process(tmp_path):
             continue
         assert loaded[path]["conv"][slot]["config"] == kwargs
         assert loaded[path]["conv"][slot]["module"] in ("kreg.regularizers", "kreg.constraints")
-    assert loaded[proximal]["optimizer"] == ["ProximalL1", 0.05, 2]
-    np.testing.assert_array_equal(np.array(loaded[proximal]["pred"], "float32"), inference(model))
+    for path, pred in optimized.items():
+        assert loaded[path]["optimizer"] == ["ProximalL1", 0.05, 2]
+        np.testing.assert_array_equal(np.array(loaded[path]["pred"], "float32"), pred)
 
 
 def seed_states(layer):
