@@ -28,15 +28,24 @@ class _Sampling:
 
     With a seed, each layer's seed generator starts from `[seed, i * 2**20]`
     and is put back afterwards, so the draws repeat and training's stream is
-    untouched.
+    untouched. On torch, Keras's unseeded `Dropout` draws from torch's global
+    generator instead of its seed generator (Keras 3.15), so that generator
+    is seeded too, inside `torch.random.fork_rng`, which puts it back.
     """
 
     def __init__(self, layers, seed):
         self.layers = layers
         self.seed = seed
         self.states = []
+        self.torch_rng = None
 
     def __enter__(self):
+        if self.seed is not None and keras.backend.backend() == "torch":
+            import torch
+
+            self.torch_rng = torch.random.fork_rng()
+            self.torch_rng.__enter__()
+            torch.manual_seed(self.seed)
         for i, layer in enumerate(self.layers):
             original = layer.call
 
@@ -55,6 +64,8 @@ class _Sampling:
             del layer.call
             if saved is not None and self.seed is not None:
                 saved[0].assign(saved[1])
+        if self.torch_rng is not None:
+            self.torch_rng.__exit__(*exc_info)
 
 
 def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):

@@ -1,4 +1,5 @@
 import keras
+from keras.ops import convert_to_numpy
 import numpy as np
 import pytest
 
@@ -34,10 +35,10 @@ def test_same_weights_and_predictions_and_penalty_in_losses(build):
     x = RNG.normal(size=(4, *model.input_shape[1:])).astype("float32")
     regularized = kreg.attach(model, kernel_regularizer=regularizers.L2(0.1))
     for old, new in zip(model.weights, regularized.weights):
-        np.testing.assert_array_equal(old.numpy(), new.numpy())
+        np.testing.assert_array_equal(convert_to_numpy(old), convert_to_numpy(new))
     np.testing.assert_allclose(regularized.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]
-    expected = sum(0.1 * float(np.square(w.numpy()).sum()) for w in kernels)
+    expected = sum(0.1 * float(np.square(convert_to_numpy(w)).sum()) for w in kernels)
     assert len(regularized.losses) == len(kernels)
     assert float(sum(regularized.losses)) == pytest.approx(expected, rel=1e-5)
     assert model.losses == []
@@ -59,7 +60,7 @@ def test_penalty_changes_training():
     for model in (mlp(), kreg.attach(mlp(), kernel_regularizer=regularizers.L2(1.0))):
         model.compile(keras.optimizers.SGD(0.05), "mse")
         model.fit(x, y, epochs=5, verbose=0)
-        kernels.append(model.get_layer("hidden").kernel.numpy())
+        kernels.append(convert_to_numpy(model.get_layer("hidden").kernel))
     assert np.linalg.norm(kernels[1]) < np.linalg.norm(kernels[0])
 
 

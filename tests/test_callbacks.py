@@ -1,6 +1,7 @@
 import copy
 
 import keras
+from keras.ops import convert_to_numpy
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -66,7 +67,7 @@ def test_monitor_writes_what_tensorboard_reads_back(tmp_path, destination):
     val_penalty = np.array([value for _, value in validation["regularization/penalty"]])
     np.testing.assert_allclose(val + val_penalty, history["val_loss"], rtol=1e-5)
     assert (penalty > 0).all()
-    kernel = model.get_layer("hidden").kernel.numpy()
+    kernel = convert_to_numpy(model.get_layer("hidden").kernel)
     l1 = train[f"weights/{model.name}/hidden/kernel/l1"][-1][1]
     assert l1 == pytest.approx(np.abs(kernel).sum(), rel=1e-5)
     assert train[f"weights/{model.name}/hidden/kernel/max_unit_norm"][-1][1] <= 1.0 + 1e-5
@@ -212,7 +213,7 @@ def test_penalty_and_augment_scales():
     np.testing.assert_allclose(seen, [(0.0, 0.0, 20.0, 0.2), (0.05, 0.1, 15.0, 0.15), (0.1, 0.2, 10.0, 0.1)],
                                atol=1e-12)
     # The penalty the train step computes follows the variable.
-    w = model.layers[-1].kernel.numpy()
+    w = convert_to_numpy(model.layers[-1].kernel)
     assert float(sum(model.losses)) == pytest.approx(0.1 * np.abs(w).sum() + 0.2 * np.square(w).sum(), rel=1e-5)
 
 

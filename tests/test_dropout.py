@@ -1,4 +1,5 @@
 import keras
+from keras.ops import convert_to_numpy
 import numpy as np
 import pytest
 
@@ -32,21 +33,26 @@ def bn_model(rate):
 def test_mc_predict_keeps_batchnorm_in_inference_mode():
     model = bn_model(0.0)
     bn = model.layers[1]
-    stats = [bn.moving_mean.numpy().copy(), bn.moving_variance.numpy().copy()]
+    stats = [convert_to_numpy(bn.moving_mean).copy(), convert_to_numpy(bn.moving_variance).copy()]
     mean, std = kreg.mc_predict(model, X, samples=5, seed=0, batch_size=5)
     np.testing.assert_array_equal(std, 0.0)
     np.testing.assert_allclose(mean, model.predict(X, verbose=0), rtol=1e-6)
-    np.testing.assert_array_equal(bn.moving_mean.numpy(), stats[0])
-    np.testing.assert_array_equal(bn.moving_variance.numpy(), stats[1])
+    np.testing.assert_array_equal(convert_to_numpy(bn.moving_mean), stats[0])
+    np.testing.assert_array_equal(convert_to_numpy(bn.moving_variance), stats[1])
     # In training mode BatchNorm would normalize with the batch's statistics.
-    assert not np.allclose(mean, np.asarray(model(X, training=True)), rtol=1e-3)
+    assert not np.allclose(mean, convert_to_numpy(model(X, training=True)), rtol=1e-3)
 
 
 def test_mc_predict_samples_every_dropout_and_repeats_with_a_seed():
     model = bn_model(0.3)
     bn = model.layers[1]
-    stats = bn.moving_mean.numpy().copy()
-    states = [layer.seed_generator.state.numpy() for layer in (model.layers[2], model.layers[4])]
+    stats = convert_to_numpy(bn.moving_mean).copy()
+    states = [convert_to_numpy(layer.seed_generator.state) for layer in (model.layers[2], model.layers[4])]
+    on_torch = keras.backend.backend() == "torch"  # Keras's unseeded Dropout draws from torch's generator there
+    if on_torch:
+        import torch
+
+        generator = torch.random.get_rng_state()
     mean, std = kreg.mc_predict(model, X, samples=50, seed=4)
     again, std_again = kreg.mc_predict(model, X, samples=50, seed=4)
     other, _ = kreg.mc_predict(model, X, samples=50, seed=5)
@@ -54,9 +60,11 @@ def test_mc_predict_samples_every_dropout_and_repeats_with_a_seed():
     np.testing.assert_array_equal(std, std_again)
     assert (std > 0).all()
     assert not np.array_equal(mean, other)
-    np.testing.assert_array_equal(bn.moving_mean.numpy(), stats)
+    np.testing.assert_array_equal(convert_to_numpy(bn.moving_mean), stats)
     for layer, state in zip((model.layers[2], model.layers[4]), states):
-        np.testing.assert_array_equal(layer.seed_generator.state.numpy(), state)
+        np.testing.assert_array_equal(convert_to_numpy(layer.seed_generator.state), state)
+    if on_torch:
+        assert torch.equal(torch.random.get_rng_state(), generator)  # put back
     # Unbiased: the MC mean approaches the deterministic (inverted) prediction.
     np.testing.assert_allclose(mean, model.predict(X, verbose=0), atol=6 * std.max() / np.sqrt(50))
     # And the patch is gone: inference is deterministic again.
@@ -102,8 +110,9 @@ def test_fold_scales_the_next_kernel_by_keep():
     model = mlp()
     folded = kreg.fold_dropout_scaling(model)
     keep = float(quantized_keep(0.3))
-    np.testing.assert_allclose(folded.layers[1].kernel.numpy(), keep * model.layers[2].kernel.numpy(), rtol=1e-6)
-    np.testing.assert_array_equal(folded.layers[2].kernel.numpy(), model.layers[4].kernel.numpy())
+    np.testing.assert_allclose(convert_to_numpy(folded.layers[1].kernel),
+                               keep * convert_to_numpy(model.layers[2].kernel), rtol=1e-6)
+    np.testing.assert_array_equal(convert_to_numpy(folded.layers[2].kernel), convert_to_numpy(model.layers[4].kernel))
 
 
 def test_fold_refuses_a_consumer_it_cannot_fold_into():
@@ -130,7 +139,7 @@ def test_convert_keeps_outputs_both_ways(build):
     # A round trip gives back the kernels (mlp's second dropout was inverted from the start).
     again = kreg.convert_dropout_scaling(back, "inverted")
     for old, new in zip(inverted.weights, again.weights):
-        np.testing.assert_allclose(new.numpy(), old.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(convert_to_numpy(new), convert_to_numpy(old), rtol=1e-6)
 
 
 def test_convert_keeps_training_outputs_under_the_same_mask():
@@ -140,5 +149,5 @@ def test_convert_keeps_training_outputs_under_the_same_mask():
     model = keras.Sequential(layers("test_time"))
     converted = kreg.convert_dropout_scaling(model, "inverted")
     fresh = kreg.convert_dropout_scaling(converted, "test_time")  # a twin whose seed stream is unused
-    np.testing.assert_allclose(np.asarray(converted(X, training=True)), np.asarray(fresh(X, training=True)),
+    np.testing.assert_allclose(convert_to_numpy(converted(X, training=True)), convert_to_numpy(fresh(X, training=True)),
                                rtol=1e-5, atol=1e-5)

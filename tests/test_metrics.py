@@ -1,4 +1,5 @@
 import keras
+from keras.ops import convert_to_numpy
 import numpy as np
 import pytest
 
@@ -64,7 +65,7 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
 def per_example(model, x, y):
-    return keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0),
+    return convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y, model.predict(x, verbose=0),
                                                                                    from_logits=True))
 
 
@@ -82,7 +83,7 @@ def test_breakdown_under_class_and_sample_weights(weighting, l2):
     history = model.fit(X, Y, batch_size=16, verbose=0, validation_data=(X[:20], Y[:20], val_weights),
                         callbacks=[kreg.callbacks.LossBreakdown()], **weights).history
     w = np.array([weights["class_weight"][c] for c in Y]) if weighting == "class_weight" else W
-    kernel = model.get_layer("hidden").kernel.numpy()
+    kernel = convert_to_numpy(model.get_layer("hidden").kernel)
     penalty = l2 * np.square(kernel).sum()
     # loss = sum_i(w_i * l_i) / N + penalty: NumPy's formula for what Keras's fit reports.
     np.testing.assert_allclose(history["data_loss"], np.mean(w * per_example(model, X, Y)), rtol=1e-5)
@@ -104,7 +105,7 @@ def test_breakdown_with_several_outputs_and_loss_weights():
     history = model.fit(X, {"a": Y, "b": 2 - Y}, sample_weight=W, batch_size=16, verbose=0,
                         validation_data=(X[:20], {"a": Y[:20], "b": 2 - Y[:20]}),
                         callbacks=[kreg.callbacks.LossBreakdown()]).history
-    penalty = 0.05 * np.square(model.get_layer("hidden").kernel.numpy()).sum()
+    penalty = 0.05 * np.square(convert_to_numpy(model.get_layer("hidden").kernel)).sum()
     for prefix in ("", "val_"):
         np.testing.assert_allclose(history[prefix + "data_loss"], np.add(history[prefix + "a_data_loss"],
                                                                           history[prefix + "b_data_loss"]))
@@ -143,7 +144,7 @@ def test_a_data_loss_in_plain_metrics_is_refused_and_in_weighted_metrics_is_exac
         model.fit(X, **fit)
     model.compile(keras.optimizers.SGD(0.0), weighted_metrics=data_losses(), **compiled)
     history = model.fit(X, **fit).history
-    penalty = l2 * np.square(model.get_layer("hidden").kernel.numpy()).sum()
+    penalty = l2 * np.square(convert_to_numpy(model.get_layer("hidden").kernel)).sum()
     for prefix in ("", "val_") if "validation_data" in fit else ("",):
         np.testing.assert_allclose(history[prefix + "penalty"], penalty, atol=1e-6, rtol=1e-5)
         np.testing.assert_allclose(np.add(history[prefix + "data_loss"], history[prefix + "penalty"]),

@@ -1,4 +1,5 @@
 import keras
+from keras.ops import convert_to_numpy
 import numpy as np
 import pytest
 
@@ -24,7 +25,7 @@ def fit_linear(optimizer, regularizer=None, epochs=20):
     model.compile(optimizer, "mse")
     x, y = sparse_regression()
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
-    return layer.kernel.numpy()[:, 0]
+    return convert_to_numpy(layer.kernel)[:, 0]
 
 
 def test_soft_threshold():
@@ -63,7 +64,7 @@ def test_threshold_follows_the_learning_rate_schedule():
         lr = 0.1 * 0.5**step
         w = w - lr * 2 / len(x) * x.T @ (x @ w - y)
         w = np.sign(w) * np.maximum(np.abs(w) - lr * l1, 0)
-    np.testing.assert_allclose(layer.kernel.numpy(), w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(convert_to_numpy(layer.kernel), w, rtol=1e-5, atol=1e-6)
 
 
 def test_only_kernels_by_default_and_var_names_select():
@@ -74,8 +75,8 @@ def test_only_kernels_by_default_and_var_names_select():
         model = keras.Sequential([keras.Input((3,)), layer])
         model.compile(ProximalL1(keras.optimizers.SGD(0.1), 100.0, var_names=var_names), "mse")
         model.train_on_batch(x, y)
-        assert (layer.kernel.numpy() == 0).all() == kernel_zero
-        assert (layer.bias.numpy() == 0).all() == bias_zero
+        assert (convert_to_numpy(layer.kernel) == 0).all() == kernel_zero
+        assert (convert_to_numpy(layer.bias) == 0).all() == bias_zero
 
 
 def test_delegates_learning_rate_and_iterations():
