@@ -77,7 +77,7 @@ def filter_norms_after_attach(layer, input_shape, kernel_name, axes):
     model = kreg.attach(model, kernel_constraint=constraints.MaxNorm(0.5))
     model.compile(keras.optimizers.SGD(0.0), "mse")
     x = RNG.normal(size=(2, *input_shape))
-    model.train_on_batch(x, np.asarray(model(x)))
+    model.train_on_batch(x, keras.ops.convert_to_numpy(model(x)))
     kernel = getattr(model.layers[0], kernel_name).numpy()
     return unit_norms(kernel, axes)
 

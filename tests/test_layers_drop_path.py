@@ -41,13 +41,13 @@ def test_a_residual_block_is_the_identity_for_dropped_examples_and_unbiased(scal
     branch = keras.layers.Dense(4, kernel_initializer="ones", bias_initializer="ones")(inputs)
     model = keras.Model(inputs, inputs + DropPath(0.5, scaling=scaling, seed=3)(branch))
     x = np.repeat(RNG.uniform(size=(1, 4)).astype("float32"), 4000, axis=0)
-    out = np.asarray(model(x, training=True))
+    out = keras.ops.convert_to_numpy(model(x, training=True))
     f = x @ np.ones((4, 4), "float32") + 1
     identity = np.isclose(out, x).all(axis=1)
     full = np.isclose(out, x + f * (2 if scaling == "inverted" else 1)).all(axis=1)
     assert (identity | full).all() and 0.45 < identity.mean() < 0.55  # 4000 draws: 5 standard errors 0.04
     # The mean of training passes is the inference output (the paper's test-time rule for "test_time").
-    inference = np.asarray(model(x[:1], training=False))[0]
+    inference = keras.ops.convert_to_numpy(model(x[:1], training=False))[0]
     np.testing.assert_allclose(inference, x[0] + f[0] * (0.5 if scaling == "test_time" else 1), rtol=1e-6)
     sem = f[0] * (1 if scaling == "test_time" else 2) * 0.5 / np.sqrt(4000)
     assert (np.abs(out.mean(axis=0) - inference) <= 5 * sem).all()

@@ -36,7 +36,7 @@ def test_data_loss_plus_penalty_is_loss(loss):
         np.testing.assert_allclose(data + penalty, total, rtol=1e-6)
     # The data loss is the compiled loss of the predictions, with no penalty in it.
     result = model.evaluate(x, y, verbose=0, return_dict=True)
-    expected = float(np.mean(keras.losses.get(loss)(y, model.predict(x, verbose=0))))
+    expected = float(np.mean(convert_to_numpy(keras.losses.get(loss)(y, model.predict(x, verbose=0)))))
     assert result["data_loss"] == pytest.approx(expected, rel=1e-5)
     assert result["loss"] > result["data_loss"]
 
