@@ -206,17 +206,19 @@ SOURCES = {
 
 def load_data(experiment):
     """`((x, y), (x_val, y_val), (x_test, y_test))` for the experiment's `[data]`, split with its seed."""
-    spec = dict(experiment["data"])
-    source = spec.pop("source", "digits")
-    shape = spec.pop("shape", "flat")
+    source, shape, spec = _split_data(experiment["data"])
     return SOURCES[source][0](flat=shape == "flat", seed=experiment["seed"], **spec)
+
+
+def _split_data(spec):
+    """`[data]` as its source, its shape (with their defaults) and the loader's own keys."""
+    rest = dict(spec)
+    return rest.pop("source", "digits"), rest.pop("shape", "flat"), rest
 
 
 def _check_data(spec):
     """Checks `[data]`'s source, shape and keys (`load` does, before any data is read)."""
-    spec = dict(spec)
-    source = spec.pop("source", "digits")
-    shape = spec.pop("shape", "flat")
+    source, shape, spec = _split_data(spec)
     if shape not in ("flat", "image"):
         raise ValueError(f"data.shape must be \"flat\" or \"image\". Received: {shape!r}")
     if source not in SOURCES:

@@ -172,7 +172,7 @@ def _search(experiment, objective, data, directory, role, resuming):
                              seed=experiment["seed"], pruning=pruning, deterministic=search["deterministic"],
                              directory=os.path.join(directory, "tuner"), project_name="search", overwrite=False,
                              **budget)
-    if "by" in experiment["confirm"]:  # before any training: the space declares every hyperparameter a trial has
+    if "by" in experiment["confirm"] and role in (None, "chief"):  # before any training; a worker's oracle is remote
         _check_by(experiment["confirm"]["by"], [hp.name for hp in tuner.oracle.hyperparameters.space])
     board_root = os.path.join(directory, "tensorboard")
     action = f"distributed search ({role})" if role else "resuming" if resuming else "starting"
@@ -231,8 +231,7 @@ def _confirm(experiment, objective, data, hypermodel, ranked, directory, board_r
     if "by" in settings:  # the best trial of each value of that hyperparameter, best first
         values = [t.hyperparameters.values.get(settings["by"]) for t in ranked]
         if all(value is None for value in values):
-            _check_by(settings["by"], [name for t in ranked for name in t.hyperparameters.values if
-                                       t.hyperparameters.values[name] is not None])
+            _check_by(settings["by"], [name for t in ranked for name in t.hyperparameters.values])
         trials = [t for i, t in enumerate(ranked) if values[i] not in values[:i]]
     else:
         trials = ranked[: settings["top"]]
