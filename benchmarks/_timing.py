@@ -18,10 +18,17 @@ def fit_timer(model, x, y, batch_size):
 
 
 def timings(candidates, rounds):
-    """Seconds per call of each `name -> fn`, calls interleaved by round: `{name: [round times]}`."""
+    """Seconds per call of each `name -> fn`, calls interleaved by round: `{name: [round times]}`.
+
+    Each round starts one candidate further along, so every candidate runs in
+    every position equally often: none always runs first, or always right after
+    the same other one (on the caches it left).
+    """
     times = {name: [] for name in candidates}
-    for _ in range(rounds):
-        for name, fn in candidates.items():
+    order = list(candidates.items())
+    for round_ in range(rounds):
+        start = round_ % len(order)
+        for name, fn in order[start:] + order[:start]:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -8,11 +8,21 @@ Two measures:
 
 * `fit`: one epoch of `fit` (2,048 examples, batches of 64), per step; `rounds`
   epochs each. What training costs.
-* `train_on_batch`: one compiled step on one batch of 64, every step timed
-  alone (`rounds * 20` each). On JAX each call also copies every model
+* `train_on_batch`: a loop of `STEPS` compiled steps on one batch of 64, per
+  step; `rounds * 4` loops each. On JAX each call also copies every model
   variable into the step's state and back (Keras's `jax_state_sync`), which
   `fit` does once per epoch: a kreg penalty's strengths are such variables (so
-  a schedule reaches the compiled step), about 15 us per strength per call.
+  a schedule reaches the compiled step).
+
+The `control` column is a second Keras model, the same as the first, timed in
+the same rounds: how far a ratio moves when nothing differs, the noise of the
+run. A kreg ratio within it is no measured difference.
+
+A loop, not single calls, because a training loop calls one model again and
+again: the first call after the other model ran is slower (on JAX, the MLP's
+~0.6 ms step by about 0.2 ms at the minimum), and timing single calls of the
+two models alternated (the script until session 19) gave ratios that moved by
+up to 0.15 between runs of the same code.
 
     python benchmarks/bench_regularizers.py [--rounds 15]
     KERAS_BACKEND=jax python benchmarks/bench_regularizers.py [--rounds 15]
@@ -71,29 +81,32 @@ CASES = {
 }
 
 
+STEPS = 10
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    print(f"{keras.backend.backend()}, ms/step min / median")
-    print(f"{'case':<18}{'measure':<16}{'keras':>16}{'kreg':>16}{'ratio kreg/keras':>26}")
+    print(f"{keras.backend.backend()}, ms/step min / median; ratios min (median)")
+    print(f"{'case':<18}{'measure':<16}{'keras':>16}{'kreg':>16}{'kreg / keras':>22}{'control':>22}")
     for name, (build, shape, theirs, ours) in CASES.items():
         x = rng.normal(size=(2048, *shape)).astype("float32")
         y = rng.integers(0, 10, size=2048)
         steps, epochs = {}, {}
-        for label, (reg, con) in (("keras", theirs), ("kreg", ours)):
+        for label, (reg, con) in (("keras", theirs), ("kreg", ours), ("control", theirs)):
             keras.utils.set_random_seed(0)
             model = build(reg, con)
             model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             epochs[label] = fit_timer(model, x, y, batch_size=64)  # traced
-            steps[label] = lambda model=model: model.train_on_batch(x[:64], y[:64])
+            steps[label] = lambda model=model: [model.train_on_batch(x[:64], y[:64]) for _ in range(STEPS)]
         for measure, timers, rounds, per in (("fit", epochs, args.rounds, len(x) // 64),
-                                             ("train_on_batch", steps, args.rounds * 20, 1)):
+                                             ("train_on_batch", steps, args.rounds * 4, STEPS)):
             t = min_and_median(timers, rounds)
             ms = {k: f"{1000 * low / per:.2f} / {1000 * mid / per:.2f}" for k, (low, mid) in t.items()}
-            ratio = f"{t['kreg'][0] / t['keras'][0]:.3f} (median {t['kreg'][1] / t['keras'][1]:.3f})"
-            print(f"{name:<18}{measure:<16}{ms['keras']:>16}{ms['kreg']:>16}{ratio:>26}")
+            ratio = {k: f"{t[k][0] / t['keras'][0]:.3f} ({t[k][1] / t['keras'][1]:.3f})" for k in ("kreg", "control")}
+            print(f"{name:<18}{measure:<16}{ms['keras']:>16}{ms['kreg']:>16}{ratio['kreg']:>22}{ratio['control']:>22}")
 
 
 if __name__ == "__main__":

@@ -140,9 +140,13 @@ class ScalarState:
 
     @property
     def variables(self):
+        variables = super().variables
         own = self.__dict__
-        scalars = [own[name].variable for name in own.get("_scalar_names", ()) if isinstance(own.get(name), Scalar)]
-        return [*super().variables, *scalars]
+        for name in own.get("_scalar_names", ()):
+            scalar = own.get(name)
+            if isinstance(scalar, Scalar):
+                variables.append(scalar.variable)
+        return variables
 
 
 def build_at_init(layer):

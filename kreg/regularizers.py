@@ -57,7 +57,15 @@ class _Penalty(_ops.ScalarState, keras.layers.Layer, keras.regularizers.Regulari
         owner = type(self).__name__
         for name, value in values.items():
             setattr(self, "_" + name, _ops.Scalar(name, v.non_negative_float(owner, name, value)))
+        # Not tracked by Keras (`variables` below reports them): a plain tuple set past the layer's `__setattr__`.
+        object.__setattr__(self, "_state", tuple(getattr(self, "_" + name).variable for name in values))
         self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
+
+    @property
+    def variables(self):
+        # A penalty has no weights, sublayers or seed generators: its state is its strengths. Keras's JAX
+        # trainer collects the model's variables four times per `train_on_batch`: this skips Keras's walk.
+        return list(self._state)
 
     def _coefficient(self, name, dtype):
         """`λ` in Keras's convention, `λ / (2 n)` in the literature's, as a `dtype` scalar."""

@@ -149,3 +149,26 @@ def test_a_penalty_schedule_reaches_the_compiled_train_step():
     assert any(v is layer.kernel_regularizer._l2.variable for v in model.non_trainable_variables)
     # Built at init as Keras's stateless layers: an unbuilt sublayer made Keras rebuild the model every step.
     assert all(sublayer.built for sublayer in _walk.layers(model))
+
+
+@pytest.mark.parametrize(
+    "penalty, strengths",
+    [
+        (regularizers.L1(0.1), [0.1]),
+        (regularizers.L2(0.2, num_examples=10), [0.2]),
+        (regularizers.ElasticNet(0.3, 0.4), [0.3, 0.4]),
+        (regularizers.GroupLasso(0.5), [0.5]),
+    ],
+)
+def test_a_penalty_state_is_its_strengths(penalty, strengths):
+    # A penalty lists its state itself, not through Keras's walk (JAX's train_on_batch reads every layer's
+    # variables four times per call): every strength, in order, is the state of the layer that holds it,
+    # and a strength set later is still the variable listed.
+    layer = keras.layers.Dense(2, kernel_regularizer=penalty)
+    layer.build((None, 3))
+    assert [float(keras.ops.convert_to_numpy(v)) for v in penalty.variables] == pytest.approx(strengths)
+    assert all(any(v is w for w in layer.non_trainable_variables) for v in penalty.variables)
+    assert penalty.weights == [] and [w.name for w in layer.weights] == ["kernel", "bias"]
+    name = penalty.strengths[-1]
+    setattr(penalty, name, 0.05)
+    assert float(keras.ops.convert_to_numpy(penalty.variables[-1])) == pytest.approx(0.05)
