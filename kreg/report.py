@@ -59,6 +59,15 @@ def _save(figure, path):
     _io.write_bytes(path, buffer.getvalue())
 
 
+def _last_pair(train, val):
+    """`(training, validation)` at the last epoch both curves have, or None."""
+    common = set(train[0]) & set(val[0])
+    if not common:
+        return None
+    step = max(common)
+    return train[1][train[0].index(step)], val[1][val[0].index(step)]
+
+
 def _legend_or_say(ax, message):
     """A legend of what was drawn, or `message` in the middle of an empty plot."""
     if ax.get_legend_handles_labels()[0]:
@@ -86,15 +95,20 @@ def make(directory, *, top=3):
     runs = [(f"trial {t['trial_id']}", os.path.join(board, t["trial_id"], "execution0")) for t in scored[:top]]
     if scored:
         runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
+    gaps = []  # (run, training, validation) at the last epoch both logged
     for i, (label, run) in enumerate(runs):
         train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
         if metric in train and metric in val:
+            last = _last_pair(train[metric], val[metric])
+            gap = "" if last is None else f" (last epoch: training − validation {last[0] - last[1]:+.3f})"
+            if last is not None:
+                gaps.append((label, *last))
             color = f"C{i}"  # points as well as lines: a 1-epoch run is a point
             ax.plot(*train[metric], color=color, linestyle="--", marker=".", label=f"{label}: training")
-            ax.plot(*val[metric], color=color, marker=".", label=f"{label}: validation")
+            ax.plot(*val[metric], color=color, marker=".", label=f"{label}: validation{gap}")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
-    ax.set_title("Training vs validation: the gap is overfitting")
+    ax.set_title("Accuracy by epoch: training (dashed) and validation (solid)")
     _legend_or_say(ax, "no finished trial yet: nothing to plot")
     written.append(os.path.join(directory, "curves.png"))
     _save(figure, written[-1])
@@ -112,7 +126,7 @@ def make(directory, *, top=3):
                 ax.hist(weights[label], bins=120, histtype="step", density=True, log=True, label=label, **style)
     ax.set_xlabel("kernel weight")
     ax.set_ylabel("density (log)")
-    ax.set_title("Weights: L1 piles them at 0, L2 shrinks them all")
+    ax.set_title("Kernel weights: the best trial (black), the baseline (dashed), the best of each regularizer")
     _legend_or_say(ax, "no finished trial yet: no weights")
     written.append(os.path.join(directory, "weights.png"))
     _save(figure, written[-1])
@@ -160,7 +174,14 @@ def make(directory, *, top=3):
         values = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
                            for k, v in t["hyperparameters"]["values"].items())
         lines.append(f"| {t['trial_id']} | {t['score']:.4f} | {values} |")
-    lines += ["", "![curves](curves.png)", "![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    lines += ["", "![curves](curves.png)", ""]
+    if gaps:
+        lines += [f"{metric} at the last epoch (training is measured with dropout and augmentation on, so it can sit "
+                  "below validation; a positive gap is what regularization narrows):", "",
+                  "| run | training | validation | training − validation |", "|---|---|---|---|"]
+        lines += [f"| {label} | {train:.4f} | {val:.4f} | {train - val:+.4f} |" for label, train, val in gaps]
+        lines.append("")
+    lines += ["![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
     if confirmation:
         lines += confirm.markdown(confirmation)
     written.append(os.path.join(directory, "report.md"))

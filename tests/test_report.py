@@ -39,3 +39,35 @@ def test_the_best_trial_is_not_drawn_twice_nor_hidden(tmp_path):
         warnings.simplefilter("error")
         assert len(report.make(str(tmp_path / "logs" / "t"))) == 5  # with confirm.png
     assert "## Confirmation over 1 fresh seeds" in (tmp_path / "logs" / "t" / "report.md").read_text()
+
+
+def _run(folder, train, validation):
+    from kreg import _events
+
+    for split, values in (("train", train), ("validation", validation)):
+        writer = _events.Writer(folder / split)
+        for epoch, value in enumerate(values):
+            writer.write(_events.scalars({"epoch_accuracy": value}), epoch)
+        writer.close()
+
+
+def test_the_report_states_the_gap_it_measured_not_overfitting(tmp_path):
+    # The curves' title used to say "the gap is overfitting" whatever the curves showed. Training accuracy is
+    # measured with dropout on and can sit below validation: the report now gives each run's measured gap.
+    folder = tmp_path / "exp"
+    (folder / "tuner" / "search" / "trial_0").mkdir(parents=True)
+    (folder / "search.json").write_text(json.dumps({"objective": {"name": "val_accuracy", "direction": "max"}}))
+    trial = {"trial_id": "0", "status": "COMPLETED", "hyperparameters": {"values": {"dropout": 0.5}},
+             "metrics": {}, "score": 0.9}
+    (folder / "tuner" / "search" / "trial_0" / "trial.json").write_text(json.dumps(trial))
+    _run(folder / "tensorboard" / "0" / "execution0", [0.5, 0.7, 0.8], [0.6, 0.8, 0.9])  # below validation
+    _run(folder / "tensorboard" / "baseline", [0.8, 0.99], [0.8, 0.85])  # above it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.make(str(folder))
+    text = (folder / "report.md").read_text()
+    assert "| trial 0 | 0.8000 | 0.9000 | -0.1000 |" in text
+    assert "| baseline (unregularized) | 0.9900 | 0.8500 | +0.1400 |" in text
+    assert "overfitting" not in text
+    image = matplotlib.image.imread(folder / "curves.png")
+    assert image[..., :3].min() < 0.5
