@@ -18,16 +18,17 @@ def _trials(directory):
     project = os.path.join(directory, "tuner", "search")
     if not os.path.isdir(project):
         raise ValueError(f"{directory} holds no search (no {project}); run `kreg search` first")
-    summary = os.path.join(directory, "search.json")
+    path = os.path.join(directory, "search.json")
     try:
-        with open(summary) as f:
-            objective = json.load(f)["objective"]
-    except (FileNotFoundError, json.JSONDecodeError, KeyError) as error:
-        raise ValueError(f"Cannot read {summary} ({error!r}): is {directory} a `kreg search` folder?") from None
+        with open(path) as f:
+            summary = json.load(f)
+        objective = {"name": summary["objective"]["name"], "direction": summary["objective"]["direction"]}
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"Cannot read {path} ({error!r}): is {directory} a `kreg search` folder?") from None
     trials = []
     for path in sorted(glob.glob(os.path.join(project, "trial_*", "trial.json"))):
         trials.append(_state.read(path, "trial"))
-    return trials, objective
+    return trials, objective, summary.get("settings", {}).get("data", {}).get("label_noise", 0.0)
 
 
 def _curves(run):
@@ -83,7 +84,7 @@ def make(directory, *, top=3):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    trials, objective = _trials(directory)
+    trials, objective, label_noise = _trials(directory)
     name, direction = objective["name"], objective["direction"]
     scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
     scored.sort(key=lambda t: t["score"], reverse=direction == "max")
@@ -176,8 +177,10 @@ def make(directory, *, top=3):
         lines.append(f"| {t['trial_id']} | {t['score']:.4f} | {values} |")
     lines += ["", "![curves](curves.png)", ""]
     if gaps:
-        lines += [f"{metric} at the last epoch (training is measured with dropout and augmentation on, so it can sit "
-                  "below validation; a positive gap is what regularization narrows):", "",
+        noise = f", {label_noise:.0%} of which are flipped here (`label_noise`)" if label_noise else ""
+        lines += [f"`{metric}` at the last epoch. Training's is the mean over the epoch's batches, with dropout and "
+                  f"augmentation on, against the training labels{noise}: it can sit below validation. A gap that "
+                  "grows over the epochs (training up, validation down) is what regularization narrows.", "",
                   "| run | training | validation | training − validation |", "|---|---|---|---|"]
         lines += [f"| {label} | {train:.4f} | {val:.4f} | {train - val:+.4f} |" for label, train, val in gaps]
         lines.append("")

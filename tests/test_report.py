@@ -56,7 +56,8 @@ def test_the_report_states_the_gap_it_measured_not_overfitting(tmp_path):
     # measured with dropout on and can sit below validation: the report now gives each run's measured gap.
     folder = tmp_path / "exp"
     (folder / "tuner" / "search" / "trial_0").mkdir(parents=True)
-    (folder / "search.json").write_text(json.dumps({"objective": {"name": "val_accuracy", "direction": "max"}}))
+    (folder / "search.json").write_text(json.dumps({"objective": {"name": "val_accuracy", "direction": "max"},
+                                                    "settings": {"data": {"label_noise": 0.3}}}))
     trial = {"trial_id": "0", "status": "COMPLETED", "hyperparameters": {"values": {"dropout": 0.5}},
              "metrics": {}, "score": 0.9}
     (folder / "tuner" / "search" / "trial_0" / "trial.json").write_text(json.dumps(trial))
@@ -68,6 +69,14 @@ def test_the_report_states_the_gap_it_measured_not_overfitting(tmp_path):
     text = (folder / "report.md").read_text()
     assert "| trial 0 | 0.8000 | 0.9000 | -0.1000 |" in text
     assert "| baseline (unregularized) | 0.9900 | 0.8500 | +0.1400 |" in text
-    assert "overfitting" not in text
+    assert "overfitting" not in text and "30% of which are flipped here" in text
     image = matplotlib.image.imread(folder / "curves.png")
     assert image[..., :3].min() < 0.5
+
+
+@pytest.mark.parametrize("content", ["[]", "{}", "{not json", '{"objective": 1}'])
+def test_a_damaged_search_json_is_named(tmp_path, content):
+    (tmp_path / "tuner" / "search").mkdir(parents=True)
+    (tmp_path / "search.json").write_text(content)
+    with pytest.raises(ValueError, match=rf"Cannot read {tmp_path / 'search.json'} .*a `kreg search` folder"):
+        report.make(str(tmp_path))
