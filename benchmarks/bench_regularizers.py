@@ -13,6 +13,9 @@ Two measures:
   variable into the step's state and back (Keras's `jax_state_sync`), which
   `fit` does once per epoch: a kreg penalty's strengths are such variables (so
   a schedule reaches the compiled step).
+* `compiled step` (JAX only): the same loop of the jitted train step called
+  directly, its state threaded and donated as Keras's trainer does: the
+  compiled program without Keras's Python around it.
 
 The `control` column is a second Keras model, the same as the first, timed in
 the same rounds: how far a ratio moves when nothing differs, the noise of the
@@ -84,6 +87,26 @@ CASES = {
 STEPS = 10
 
 
+def compiled_step(model, x, y):
+    """On JAX: `STEPS` calls of the jitted train step alone, its state threaded and donated as Keras's trainer does."""
+    import jax
+
+    step = jax.jit(model.train_step, donate_argnums=0)
+    groups = (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+              model.metrics_variables)
+    state = tuple([jax.numpy.array(v.value) for v in group] for group in groups)  # copies: the model keeps its own
+    data = (jax.numpy.asarray(x), jax.numpy.asarray(y))
+
+    def run():
+        nonlocal state
+        for _ in range(STEPS):
+            _, state = step(state, data)
+        jax.block_until_ready(state)
+
+    run()  # traced
+    return run
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
@@ -94,15 +117,19 @@ def main():
     for name, (build, shape, theirs, ours) in CASES.items():
         x = rng.normal(size=(2048, *shape)).astype("float32")
         y = rng.integers(0, 10, size=2048)
-        steps, epochs = {}, {}
+        steps, epochs, compiled = {}, {}, {}
         for label, (reg, con) in (("keras", theirs), ("kreg", ours), ("control", theirs)):
             keras.utils.set_random_seed(0)
             model = build(reg, con)
             model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             epochs[label] = fit_timer(model, x, y, batch_size=64)  # traced
             steps[label] = lambda model=model: [model.train_on_batch(x[:64], y[:64]) for _ in range(STEPS)]
-        for measure, timers, rounds, per in (("fit", epochs, args.rounds, len(x) // 64),
-                                             ("train_on_batch", steps, args.rounds * 4, STEPS)):
+            if keras.backend.backend() == "jax":
+                compiled[label] = compiled_step(model, x[:64], y[:64])
+        measures = [("fit", epochs, args.rounds, len(x) // 64), ("train_on_batch", steps, args.rounds * 4, STEPS)]
+        if compiled:
+            measures.append(("compiled step", compiled, args.rounds * 4, STEPS))
+        for measure, timers, rounds, per in measures:
             t = min_and_median(timers, rounds)
             ms = {k: f"{1000 * low / per:.2f} / {1000 * mid / per:.2f}" for k, (low, mid) in t.items()}
             ratio = {k: f"{t[k][0] / t['keras'][0]:.3f} ({t[k][1] / t['keras'][1]:.3f})" for k in ("kreg", "control")}
