@@ -67,6 +67,17 @@ def unit_norms(x, axes):
     return ops.where(positive, ops.sqrt(ops.where(positive, squares, 1)), 0)
 
 
+def assign_state(variable, value, *, name, received):
+    """`variable.assign(value)`, refused (naming `name` and `received`) while JAX's `fit` holds the variable."""
+    if _compat.held_by_jax_trainer(variable):
+        raise RuntimeError(
+            f"`{name}` cannot change inside an epoch on the JAX backend: the train step holds it until the "
+            f"epoch ends and would then restore the old value. Change it between epochs (`on_epoch_begin`, as "
+            f"kreg.callbacks.RegularizationSchedule does). Received: {received!r}"
+        )
+    variable.assign(value)
+
+
 class Scalar:
     """A schedulable float: the Python value that `get_config` reports, and a float32 variable compiled steps read.
 
@@ -90,14 +101,8 @@ class Scalar:
         return self._tensorflow
 
     def assign(self, value):
-        if _compat.held_by_jax_trainer(self.variable):
-            raise RuntimeError(
-                f"`{self.variable.name}` cannot change inside an epoch on the JAX backend: the train step holds "
-                f"it until the epoch ends and would then restore the old value. Change it between epochs "
-                f"(`on_epoch_begin`, as kreg.callbacks.RegularizationSchedule does). Received: {value!r}"
-            )
+        assign_state(self.variable, value, name=self.variable.name, received=value)
         self.value = value
-        self.variable.assign(value)
         if self._tensorflow is not None:
             self._tensorflow.assign(value)
 

@@ -30,23 +30,35 @@ from kreg import _validation as v
 
 
 def _strength(name):
-    """A strength argument: a Python float for `get_config`, mirrored in a variable the penalty reads.
+    """A strength argument: a Python float for `get_config`, mirrored in the penalty's variable.
 
     Setting it (`regularizer.l2 = 0.1`, or `kreg.callbacks.RegularizationSchedule`)
     changes the penalty in an already compiled train step: no rebuild, no retrace.
     """
-    return _ops.scalar_property(name, lambda self, value: v.non_negative_float(type(self).__name__, name, value))
+
+    def get(self):
+        return self._values[name]
+
+    def set(self, value):
+        value = v.non_negative_float(type(self).__name__, name, value)
+        values = {**self._values, name: value}
+        _ops.assign_state(self._state, list(values.values()), name=name, received=value)
+        object.__setattr__(self, "_values", values)
+
+    return property(get, set, doc=f"`{name}`, a float; may be set between epochs (no rebuild, no retrace).")
 
 
-class _Penalty(_ops.ScalarState, keras.layers.Layer, keras.regularizers.Regularizer):
-    """Shared plumbing: validated strengths held as `kreg._ops.Scalar`s, state of the layer that holds the penalty.
+class _Penalty(keras.layers.Layer, keras.regularizers.Regularizer):
+    """Shared plumbing: validated strengths, held in one float32 variable that is state of the layer holding the penalty.
 
     A penalty is also a layer without weights, so a layer given it
     (`Dense(kernel_regularizer=L2(0.1))`) tracks it as it tracks a sublayer:
     its strengths are in that layer's `variables` (not its `weights`), which
     JAX's stateless train step threads through, so a strength set between
-    epochs reaches the compiled step on every backend. The penalty is still
-    called as a Keras regularizer, `penalty(weights)`.
+    epochs reaches the compiled step on every backend. One variable for all of
+    a penalty's strengths: Keras's JAX `train_on_batch` copies each state
+    variable in and out on every call. The penalty is still called as a Keras
+    regularizer, `penalty(weights)`.
     """
 
     strengths = ()
@@ -55,21 +67,22 @@ class _Penalty(_ops.ScalarState, keras.layers.Layer, keras.regularizers.Regulari
         keras.layers.Layer.__init__(self)
         _ops.build_at_init(self)  # an unbuilt sublayer makes Keras re-build the model symbolically at every step
         owner = type(self).__name__
-        for name, value in values.items():
-            setattr(self, "_" + name, _ops.Scalar(name, v.non_negative_float(owner, name, value)))
-        # Not tracked by Keras (`variables` below reports them): a plain tuple set past the layer's `__setattr__`.
-        object.__setattr__(self, "_state", tuple(getattr(self, "_" + name).variable for name in values))
+        values = {name: v.non_negative_float(owner, name, value) for name, value in values.items()}
+        # Set past the layer's `__setattr__`: Keras would track the variable as a weight of the penalty.
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_state", keras.Variable(
+            list(values.values()), dtype="float32", trainable=False, autocast=False, name="strengths"))
         self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
 
     @property
     def variables(self):
         # A penalty has no weights, sublayers or seed generators: its state is its strengths. Keras's JAX
         # trainer collects the model's variables four times per `train_on_batch`: this skips Keras's walk.
-        return list(self._state)
+        return [self._state]
 
     def _coefficient(self, name, dtype):
         """`λ` in Keras's convention, `λ / (2 n)` in the literature's, as a `dtype` scalar."""
-        strength = ops.cast(getattr(self, "_" + name).variable, dtype)
+        strength = ops.cast(self._state[self.strengths.index(name)], dtype)
         return strength if self.num_examples is None else strength / (2.0 * self.num_examples)
 
 

@@ -64,3 +64,25 @@ def mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+def errors_setting_inside_an_epoch(model, set_value):
+    """The `RuntimeError` messages of `set_value()`, called after each batch of a 2-batch epoch of `model.fit`.
+
+    On JAX the train step holds every variable during an epoch and writes its
+    own copy back at the end: a value set then would be silently reverted.
+    """
+    import numpy as np
+
+    errors = []
+
+    def call(batch, logs):
+        try:
+            set_value()
+        except RuntimeError as error:
+            errors.append(str(error))
+
+    inputs = model.inputs[0].shape[1:]
+    model.fit(np.ones((32, *inputs)), np.zeros((32, *model.outputs[0].shape[1:])), batch_size=16, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=call)])
+    return errors

@@ -5,6 +5,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import errors_setting_inside_an_epoch
 
 from kreg.layers import Dropout
 from kreg.layers.dropout import quantized_keep
@@ -154,16 +155,7 @@ def test_a_rate_set_inside_a_jax_epoch_is_an_error_not_a_silent_revert():
     layer = Dropout(0.5, seed=0)
     model = keras.Sequential([keras.Input((8,)), layer, keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    errors = []
-
-    def set_rate(batch, logs):
-        try:
-            layer.rate = 0.1
-        except RuntimeError as error:
-            errors.append(str(error))
-
-    model.fit(np.ones((32, 8)), np.zeros((32, 1)), batch_size=16, verbose=0,
-              callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=set_rate)])
+    errors = errors_setting_inside_an_epoch(model, lambda: setattr(layer, "rate", 0.1))
     if keras.backend.backend() == "jax":
         assert errors and "between epochs" in errors[0] and layer.rate == 0.5
     else:  # TensorFlow reads the variable itself at every step: a change inside an epoch takes effect

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from conftest import errors_setting_inside_an_epoch
 from conftest import value_and_grad
 
 from kreg import _walk
@@ -146,7 +147,7 @@ def test_a_penalty_schedule_reaches_the_compiled_train_step():
     assert layer.kernel_regularizer.l2 == 0.5  # the schedule scales from the strength it found
     # The strength is the layer's state, not a weight: the weights are those of Keras's L2.
     assert [w.name for w in layer.weights] == ["kernel"] and len(layer.get_weights()) == 1
-    assert any(v is layer.kernel_regularizer._l2.variable for v in model.non_trainable_variables)
+    assert any(v is layer.kernel_regularizer._state for v in model.non_trainable_variables)
     # Built at init as Keras's stateless layers: an unbuilt sublayer made Keras rebuild the model every step.
     assert all(sublayer.built for sublayer in _walk.layers(model))
 
@@ -161,14 +162,30 @@ def test_a_penalty_schedule_reaches_the_compiled_train_step():
     ],
 )
 def test_a_penalty_state_is_its_strengths(penalty, strengths):
-    # A penalty lists its state itself, not through Keras's walk (JAX's train_on_batch reads every layer's
-    # variables four times per call): every strength, in order, is the state of the layer that holds it,
-    # and a strength set later is still the variable listed.
+    # A penalty's strengths are one variable (Keras's JAX train_on_batch copies every state variable in and
+    # out on each call), listed by the penalty itself, not through Keras's walk (which that call runs four
+    # times): every strength, in order, is state of the layer that holds the penalty, and setting one
+    # changes that variable and only that strength.
     layer = keras.layers.Dense(2, kernel_regularizer=penalty)
     layer.build((None, 3))
-    assert [float(keras.ops.convert_to_numpy(v)) for v in penalty.variables] == pytest.approx(strengths)
-    assert all(any(v is w for w in layer.non_trainable_variables) for v in penalty.variables)
+    (state,) = penalty.variables
+    assert keras.ops.convert_to_numpy(state).tolist() == pytest.approx(strengths)
+    assert any(v is state for v in layer.non_trainable_variables)
     assert penalty.weights == [] and [w.name for w in layer.weights] == ["kernel", "bias"]
-    name = penalty.strengths[-1]
-    setattr(penalty, name, 0.05)
-    assert float(keras.ops.convert_to_numpy(penalty.variables[-1])) == pytest.approx(0.05)
+    setattr(penalty, penalty.strengths[-1], 0.05)
+    assert keras.ops.convert_to_numpy(state).tolist() == pytest.approx([*strengths[:-1], 0.05])
+    assert penalty.get_config()[penalty.strengths[-1]] == 0.05
+
+
+def test_a_strength_set_inside_a_jax_epoch_is_an_error_not_a_silent_revert():
+    # As for a dropout rate: JAX's fit holds the penalty's variable during an epoch and writes its own copy back.
+    penalty = regularizers.ElasticNet(0.1, 0.2)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, kernel_regularizer=penalty)])
+    model.compile("sgd", "mse")
+    errors = errors_setting_inside_an_epoch(model, lambda: setattr(penalty, "l2", 0.3))
+    if keras.backend.backend() == "jax":
+        assert errors and errors[0].startswith("`l2` cannot change") and "Received: 0.3" in errors[0]
+        assert penalty.l2 == 0.2
+    else:
+        assert not errors and penalty.l2 == 0.3
+    assert keras.ops.convert_to_numpy(penalty._state).tolist() == pytest.approx([0.1, penalty.l2])
