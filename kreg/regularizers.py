@@ -42,7 +42,7 @@ def _strength(name):
     def set(self, value):
         value = v.non_negative_float(type(self).__name__, name, value)
         values = {**self._values, name: value}
-        _ops.assign_state(self._state, list(values.values()), name=name, received=value)
+        _ops.assign_state(self._state, self._stored(values), name=name, received=value)
         object.__setattr__(self, "_values", values)
 
     return property(get, set, doc=f"`{name}`, a float; may be set between epochs (no rebuild, no retrace).")
@@ -71,7 +71,7 @@ class _Penalty(keras.layers.Layer, keras.regularizers.Regularizer):
         # Set past the layer's `__setattr__`: Keras would track the variable as a weight of the penalty.
         object.__setattr__(self, "_values", values)
         object.__setattr__(self, "_state", keras.Variable(
-            list(values.values()), dtype="float32", trainable=False, autocast=False, name="strengths"))
+            self._stored(values), dtype="float32", trainable=False, autocast=False, name="strengths"))
         self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
 
     @property
@@ -80,9 +80,15 @@ class _Penalty(keras.layers.Layer, keras.regularizers.Regularizer):
         # trainer collects the model's variables four times per `train_on_batch`: this skips Keras's walk.
         return [self._state]
 
+    @staticmethod
+    def _stored(values):
+        # One strength is a scalar variable: read as it is, it compiles to a faster JAX step than a slice of a vector.
+        return list(values.values()) if len(values) > 1 else next(iter(values.values()))
+
     def _coefficient(self, name, dtype):
         """`λ` in Keras's convention, `λ / (2 n)` in the literature's, as a `dtype` scalar."""
-        strength = ops.cast(self._state[self.strengths.index(name)], dtype)
+        state = self._state if len(self.strengths) == 1 else self._state[self.strengths.index(name)]
+        strength = ops.cast(state, dtype)
         return strength if self.num_examples is None else strength / (2.0 * self.num_examples)
 
 

@@ -162,18 +162,18 @@ def test_a_penalty_schedule_reaches_the_compiled_train_step():
     ],
 )
 def test_a_penalty_state_is_its_strengths(penalty, strengths):
-    # A penalty's strengths are one variable (Keras's JAX train_on_batch copies every state variable in and
-    # out on each call), listed by the penalty itself, not through Keras's walk (which that call runs four
-    # times): every strength, in order, is state of the layer that holds the penalty, and setting one
-    # changes that variable and only that strength.
+    # A penalty's strengths are one variable, a scalar when there is one (Keras's JAX train_on_batch copies
+    # every state variable in and out on each call), listed by the penalty itself, not through Keras's walk
+    # (which that call runs four times): every strength, in order, is state of the layer that holds the
+    # penalty, and setting one changes that variable and only that strength.
     layer = keras.layers.Dense(2, kernel_regularizer=penalty)
     layer.build((None, 3))
     (state,) = penalty.variables
-    assert keras.ops.convert_to_numpy(state).tolist() == pytest.approx(strengths)
+    assert np.atleast_1d(keras.ops.convert_to_numpy(state)).tolist() == pytest.approx(strengths)
     assert any(v is state for v in layer.non_trainable_variables)
     assert penalty.weights == [] and [w.name for w in layer.weights] == ["kernel", "bias"]
     setattr(penalty, penalty.strengths[-1], 0.05)
-    assert keras.ops.convert_to_numpy(state).tolist() == pytest.approx([*strengths[:-1], 0.05])
+    assert np.atleast_1d(keras.ops.convert_to_numpy(state)).tolist() == pytest.approx([*strengths[:-1], 0.05])
     assert penalty.get_config()[penalty.strengths[-1]] == 0.05
 
 
