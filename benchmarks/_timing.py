@@ -27,8 +27,8 @@ def timings(candidates, rounds):
     times = {name: [] for name in candidates}
     order = list(candidates.items())
     for round_ in range(rounds):
-        start = round_ % len(order)
-        for name, fn in order[start:] + order[:start]:
+        first = round_ % len(order)
+        for name, fn in order[first:] + order[:first]:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

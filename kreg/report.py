@@ -17,7 +17,7 @@ from kreg import confirm
 def _trials(directory):
     project = os.path.join(directory, "tuner", "search")
     if not os.path.isdir(project):
-        raise ValueError(f"{directory} holds no search (no {project}); run `kreg search` first")
+        raise ValueError(f"{directory!r} holds no search (no {project}); run `kreg search` first")
     path = os.path.join(directory, "search.json")
     try:
         with open(path) as f:

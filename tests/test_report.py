@@ -80,3 +80,10 @@ def test_a_damaged_search_json_is_named(tmp_path, content):
     (tmp_path / "search.json").write_text(content)
     with pytest.raises(ValueError, match=rf"Cannot read {tmp_path / 'search.json'} .*a `kreg search` folder"):
         report.make(str(tmp_path))
+
+
+@pytest.mark.parametrize("folder", ["", "..", "missing"])
+def test_a_folder_without_a_search_is_named(tmp_path, monkeypatch, folder):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=rf"^{folder!r} holds no search"):
+        report.make(folder)
