@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import secrets
 
 
@@ -15,7 +16,7 @@ def write_bytes(path, data):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{os.path.basename(path)}")
+    temporary = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{os.path.basename(path)}")  # see `is_temporary`
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -34,6 +35,17 @@ def write_bytes(path, data):
         os.close(directory)
 
 
+def is_temporary(name, of):
+    """Whether the file name `name` is one of `write_bytes`'s temporary files for a file named `of`.
+
+    A kill between the temporary file's creation and its rename leaves it.
+
+    >>> is_temporary(".tmp-0123456789ab-search.json", "search.json"), is_temporary("search.json", "search.json")
+    (True, False)
+    """
+    return re.fullmatch(rf"\.tmp-[0-9a-f]{{12}}-{re.escape(of)}", name) is not None
+
+
 def write_text(path, text):
     write_bytes(path, text.encode("utf-8"))
 
@@ -43,22 +55,3 @@ def write_json(path, obj):
     text = json.dumps(obj)
     write_text(path, text)
     return text
-
-
-@contextlib.contextmanager
-def atomic_keras_tuner_state():
-    """Within the block, Keras Tuner writes its state files (oracle, tuner, trials) atomically.
-
-    Keras Tuner's `utils.save_json` opens the file and then writes it, so a kill
-    in between leaves an empty `trial.json` and the next resume dies on it. Its
-    state files all go through that one function: it is swapped for
-    `write_json` for the block and restored after.
-    """
-    from keras_tuner.src import utils
-
-    original = utils.save_json
-    utils.save_json = write_json
-    try:
-        yield
-    finally:
-        utils.save_json = original

@@ -12,6 +12,7 @@ import gzip
 import importlib.util
 import os
 import warnings
+import zipfile
 
 import numpy as np
 
@@ -32,7 +33,7 @@ def digits(*, train_size=500, label_noise=0.3, validation_size=300, flat=True, s
 
     Args:
         train_size: number of training examples, an int >= 1.
-        label_noise: fraction of training labels flipped, a float in [0, 1].
+        label_noise: fraction of training labels flipped, a float in [0, 1).
         validation_size: number of validation examples, an int >= 1.
         flat: `True` for vectors of 64 features, `False` for 8x8x1 images.
         seed: seed of the split and of the label noise, an int >= 0.
@@ -120,7 +121,7 @@ def keras_dataset(name, *, train_size=None, validation_size=5000, label_noise=0.
         train_size: number of training examples, an int >= 1, or None for every
             training example not in the validation set.
         validation_size: number of validation examples, an int >= 1.
-        label_noise: fraction of training labels flipped, a float in [0, 1].
+        label_noise: fraction of training labels flipped, a float in [0, 1).
         flat: `True` for vectors, `False` for images.
         seed: seed of the split and of the label noise, an int >= 0.
 
@@ -167,7 +168,7 @@ def _pool_args(owner, train_size, validation_size, label_noise, flat, seed, *, t
     """The checked sizes, label noise and seed of a loader that draws its splits."""
     train_size = v.positive_int(owner, "train_size", train_size, allow_none=train_size_none)
     validation_size = v.positive_int(owner, "validation_size", validation_size)
-    label_noise = v.fraction(owner, "label_noise", label_noise)
+    label_noise = v.fraction(owner, "label_noise", label_noise, include_high=False)  # 1: every label wrong
     seed = v.seed(owner, seed, allow_none=False)
     if not isinstance(flat, bool):
         raise v.invalid(owner, "flat", "a bool", flat)
@@ -202,12 +203,19 @@ def load_npz(path, *, validation_size=0.2, flat=False, seed=0):
     if not isinstance(flat, bool):
         raise v.invalid("load_npz", "flat", "a bool", flat)
     try:
-        with np.load(path) as f:
+        loaded = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # a text file: NumPy's "pickled data"
+        raise ValueError(f"Cannot read {path} as an .npz file: {error}") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} holds one array (an .npy file), not an .npz archive of x_train, y_train, x_test "
+                         f"and y_test")
+    try:
+        with loaded as f:
             missing = [key for key in ("x_train", "y_train", "x_test", "y_test") if key not in f.files]
             if missing:
                 raise ValueError(f"{path} lacks array {missing[0]!r} (needs x_train, y_train, x_test, y_test)")
             arrays = {key: f[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-    except OSError as error:
+    except (OSError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"Cannot read {path} as an .npz file: {error}") from None
     for part in ("train", "test"):
         x, y = arrays[f"x_{part}"], arrays[f"y_{part}"]

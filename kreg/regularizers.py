@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from kreg import _ops
+from kreg import _scalar_state
 from kreg import _validation as v
 
 
@@ -42,7 +43,7 @@ def _strength(name):
     def set(self, value):
         value = v.non_negative_float(type(self).__name__, name, value)
         values = {**self._values, name: value}
-        _ops.assign_state(self._state, self._stored(values), name=name, received=value)
+        _scalar_state.assign_state(self._state, self._stored(values), name=name, received=value)
         object.__setattr__(self, "_values", values)
 
     return property(get, set, doc=f"`{name}`, a float; may be set between epochs (no rebuild, no retrace).")
@@ -65,7 +66,7 @@ class _Penalty(keras.layers.Layer, keras.regularizers.Regularizer):
 
     def _init_strengths(self, num_examples=None, **values):
         keras.layers.Layer.__init__(self)
-        _ops.build_at_init(self)  # an unbuilt sublayer makes Keras re-build the model symbolically at every step
+        _scalar_state.build_at_init(self)  # an unbuilt sublayer makes Keras re-build the model symbolically at every step
         owner = type(self).__name__
         values = {name: v.non_negative_float(owner, name, value) for name, value in values.items()}
         # Set past the layer's `__setattr__`: Keras would track the variable as a weight of the penalty.

@@ -43,7 +43,7 @@ class _Built(Exception):
 
 
 def _record_tuner(monkeypatch):
-    from kreg import search
+    from kreg.run import search
 
     seen = {}
 
@@ -80,3 +80,24 @@ def test_train_prints_a_tensorboard_command_that_works_as_printed(tmp_path, monk
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("See the runs: "))
     program = line.split(": ", 1)[1].split()[0]
     assert os.path.isabs(program) and os.access(program, os.X_OK)
+
+
+@pytest.mark.parametrize("flags, says", [(["--max-trials", "x"], "argument --max-trials: expected an int, received 'x'"),
+                                         (["--workers", "0"], "argument --workers: expected an int >= 1, received 0")])
+def test_a_flag_that_is_no_count_is_named(flags, says, capsys):
+    """argparse used to say "invalid _positive value": the name of kreg's function, not the flag's."""
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["search", "digits", *flags])
+    assert exit.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, says", [("--max-trials", "0", "--max-trials must be an int >= 1. Received: 0"),
+                                               ("--seed", "-1", "--seed must be an int >= 0. Received: -1")])
+def test_a_bad_flag_value_is_blamed_on_the_flag(tmp_path, flag, value, says, capsys):
+    assert cli.main(["search", "digits", flag, value, "--logdir", str(tmp_path)]) == 2
+    assert says in capsys.readouterr().err and not os.listdir(tmp_path)
+
+
+def test_train_refuses_zero_epochs(tmp_path, capsys):
+    assert cli.main(["train", "--epochs", "0", "--logdir", str(tmp_path)]) == 2
+    assert "--epochs" in capsys.readouterr().err and not os.listdir(tmp_path)

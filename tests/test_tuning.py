@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -319,3 +320,91 @@ def test_regularize_a_users_builder(tmp_path):
     assert isinstance(model.layers[0].kernel_constraint, kreg.constraints.MaxNorm)
     assert model.compiled and len(model.losses) == 2
     assert set(hp.values) == {"units", "regularizer", "l2", "max_norm"}
+
+
+@pytest.mark.parametrize("name", sorted(tuning.TUNERS))
+def test_no_hypermodel_is_refused_as_keras_tuner_refuses_it(tmp_path, name):
+    """kreg's own `run_trial` defeated Keras Tuner's check: every trial then failed with an AttributeError.
+
+    (Keras Tuner's `Hyperband` has its own `run_trial`, so Keras Tuner does not refuse it either; kreg does.)
+    """
+    budget = {"max_epochs": 2} if name == "hyperband" else {"max_trials": 2}
+    with pytest.raises(ValueError) as keras_tuners:
+        kt.RandomSearch(objective="loss", max_trials=2, directory=str(tmp_path), project_name="kt")
+    with pytest.raises(ValueError) as kregs:
+        tuning.get(name)(objective="loss", **budget, directory=str(tmp_path), project_name="kreg")
+    assert str(kregs.value) == str(keras_tuners.value) and "Received `hypermodel=None`" in str(kregs.value)
+
+    class OwnTrials(tuning.get(name)):  # Keras Tuner's pattern: the search space defined in `run_trial`
+        def run_trial(self, trial, *args, **kwargs):
+            return {"loss": trial.hyperparameters.Float("x", 0.0, 1.0)}
+
+    tuner = OwnTrials(objective="loss", **budget, directory=str(tmp_path), project_name="own", seed=0)
+    if name != "hyperband":  # Keras Tuner's Hyperband draws no trial from an empty space
+        tuner.search(verbose=0)
+        assert {t.status for t in tuner.oracle.trials.values()} == {"COMPLETED"}
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, None, "3"])
+def test_max_consecutive_failed_trials_is_an_int_of_at_least_1(tmp_path, value):
+    with pytest.raises(ValueError, match=r"Invalid value for argument `max_consecutive_failed_trials` of "
+                                         r"RandomSearch: expected an int >= 1\. Received: "
+                                         rf"max_consecutive_failed_trials={re.escape(repr(value))}"):
+        tuning.RandomSearch(Slow(), objective="val_loss", max_trials=2, max_consecutive_failed_trials=value,
+                            directory=str(tmp_path), project_name="p")
+
+
+class Failing(kt.HyperModel):
+    """Trial `i` (a grid, in order) fails where `pattern[i]` is "nan" (a NaN loss) or "error" (its fit raises)."""
+
+    def __init__(self, pattern):
+        super().__init__()
+        self.pattern = pattern
+
+    def build(self, hp):
+        hp.Int("i", 0, len(self.pattern) - 1)
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    def fit(self, hp, model, x, y, **kwargs):
+        i = hp.get("i")
+        if self.pattern[i] == "error":
+            raise ValueError(f"fit of trial {i} broke")
+        return model.fit(x * (np.nan if self.pattern[i] == "nan" else 1.0), y, **kwargs)
+
+
+def failing_search(tmp_path, pattern, **kwargs):
+    tuner = tuning.GridSearch(Failing(pattern), objective="val_loss", max_trials=len(pattern), seed=0,
+                              directory=str(tmp_path / "t"), project_name="p", **kwargs)
+    tuner.search(X[:32], Y[:32], validation_data=(XV[:16], YV[:16]), epochs=1, verbose=0,
+                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    return tuner
+
+
+@pytest.mark.parametrize("failure", ["nan", "error"])
+def test_a_search_whose_trials_all_fail_stops_after_three_with_the_first_error(tmp_path, failure):
+    """A NaN trial (failed by kreg) counts as a failed trial, like one whose code raises."""
+    with pytest.raises(RuntimeError, match="reached the limit of 3") as stopped:
+        failing_search(tmp_path, [failure] * 8)
+    message = str(stopped.value)
+    assert "trials 0, 1, 2 failed in a row" in message and "Traceback" in message
+    assert ("Trial 0 failed: loss became nan" if failure == "nan" else "fit of trial 0 broke") in message
+    state = json.loads((tmp_path / "t" / "p" / "oracle.json").read_text())
+    assert state["end_order"] == ["0", "1", "2"] and state["ongoing_trials"] == {}  # the last one saved too
+    for trial_id in "012":
+        saved = json.loads((tmp_path / "t" / "p" / f"trial_{trial_id}" / "trial.json").read_text())
+        assert saved["status"] == "FAILED"
+        end = plugin(events(tmp_path / "logs" / trial_id), metadata.SESSION_END_INFO_TAG,
+                     metadata.parse_session_end_info_plugin_data)
+        assert end.status == api_pb2.STATUS_FAILURE
+
+
+def test_only_failures_in_a_row_stop_a_search(tmp_path):
+    """A failed trial among completed ones is a result: the search goes on."""
+    tuner = failing_search(tmp_path / "a", ["nan", "ok", "error", "ok", "nan", "ok"], max_consecutive_failed_trials=2)
+    statuses = [t.status for t in sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))]
+    assert statuses == ["FAILED", "COMPLETED"] * 3
+    with pytest.raises(RuntimeError, match=r"trials 1, 2 failed in a row\. The first, trial 1, failed with:") as e:
+        failing_search(tmp_path / "b", ["ok", "error", "nan", "ok"], max_consecutive_failed_trials=2)
+    assert "fit of trial 1 broke" in str(e.value) and "loss became nan" not in str(e.value)

@@ -6,6 +6,7 @@ import keras
 import pytest
 import keras_tuner as kt
 from keras_tuner.src.engine import conditions
+from keras_tuner.src.engine import oracle as oracle_module
 
 import kreg
 from kreg import tuning
@@ -117,3 +118,86 @@ def test_a_trial_that_finished_is_never_run_again_after_a_kill(tmp_path):
     resumed.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0)
     assert again.builds == 0  # no trial is built, let alone trained, again
     assert [t.status for t in resumed.oracle.trials.values()] == ["COMPLETED", "COMPLETED"]
+
+
+def failed(oracle, message):
+    """A trial of `oracle`, created and ended as failed with `message`."""
+    trial = oracle.create_trial("tuner0")
+    trial.status, trial.message = "FAILED", message
+    oracle.end_trial(trial)
+    return trial
+
+
+def test_keras_tuner_still_stops_within_end_trial_and_keeps_its_lock(tmp_path):
+    """1.4.8 raises inside `end_trial`: the trial is neither saved nor dropped, and the oracle's lock stays held."""
+    tuner = kt.RandomSearch(Counted(), objective="loss", max_trials=5, max_consecutive_failed_trials=2,
+                            directory=str(tmp_path), project_name="p")
+    oracle = tuner.oracle
+    failed(oracle, "error A")
+    with pytest.raises(RuntimeError, match="exceeded the limit of 2.\nerror B") as stopped:
+        failed(oracle, "error B")  # Keras Tuner names the last failure, not the first
+    assert type(stopped.value) is RuntimeError and "error A" not in str(stopped.value)
+    assert list(oracle.ongoing_trials) == ["tuner0"]
+    assert oracle_module.LOCKS[oracle].locked()  # `synchronized` does not release it: drop the mend once it does
+    oracle_module.LOCKS[oracle].release()
+    oracle_module.THREADS[oracle] = None
+
+
+def test_kregs_oracle_stops_after_end_trial_naming_the_first_failure(tmp_path):
+    tuner = tuning.RandomSearch(Wide(), objective="loss", max_trials=9, max_consecutive_failed_trials=2,
+                                directory=str(tmp_path), project_name="p", seed=0)
+    oracle = tuner.oracle
+    failed(oracle, "error A")
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"loss": 1.0})
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)  # a completed trial ends the streak
+    failed(oracle, "error B")
+    with pytest.raises(_compat.TooManyFailedTrials, match="trials 2, 3 failed in a row.*with:\nerror B") as stopped:
+        failed(oracle, "error C")
+    assert isinstance(stopped.value, RuntimeError)
+    assert "error A" not in str(stopped.value) and "error C" not in str(stopped.value)
+    assert oracle.ongoing_trials == {} and not oracle_module.LOCKS[oracle].locked()
+    state = json.loads((tmp_path / "p" / "oracle.json").read_text())
+    assert state["end_order"] == ["0", "1", "2", "3"] and state["ongoing_trials"] == {}
+    assert json.loads((tmp_path / "p" / "trial_3" / "trial.json").read_text())["status"] == "FAILED"
+
+
+def test_retry_trial_sends_a_dead_workers_trial_to_the_next_worker(tmp_path):
+    tuner = tuning.RandomSearch(Counted(), objective="loss", max_trials=5, directory=str(tmp_path),
+                                project_name="p", seed=0)
+    oracle = tuner.oracle
+    trial = oracle.create_trial("tuner1")
+    assert "tuner1" in oracle.tuner_ids and oracle.ongoing_trials["tuner1"] is trial
+    assert _compat.retry_trial(oracle, "tuner1") == trial.trial_id
+    assert "tuner1" not in oracle.tuner_ids and oracle.ongoing_trials == {}
+    assert _compat.retry_queue(oracle) == [trial.trial_id]
+    assert not oracle_module.LOCKS[oracle].locked()
+    assert json.loads((tmp_path / "p" / "oracle.json").read_text())["retry_queue"] == [trial.trial_id]
+    assert _compat.retry_trial(oracle, "tuner9") is None  # a worker that was running no trial
+    assert oracle.create_trial("tuner2").trial_id == trial.trial_id
+    assert _compat.retry_queue(oracle) == []
+
+
+def test_checkpoint_path_is_where_keras_tuner_saves_the_best_epoch(tmp_path):
+    hypermodel = Counted()
+    tuner = tuning.GridSearch(hypermodel, objective="val_accuracy", max_trials=1, directory=str(tmp_path),
+                              project_name="p", seed=0)
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0)
+    path = _compat.checkpoint_path(tuner, "0")
+    assert path == str(tmp_path / "p" / "trial_0" / "checkpoint.weights.h5")
+    model = hypermodel.build(tuner.oracle.trials["0"].hyperparameters)
+    model.load_weights(path)
+    assert all((a == b).all() for a, b in zip(model.get_weights(), tuner.get_best_models(1)[0].get_weights()))
+
+
+def test_keras_tuner_writes_its_state_through_save_json_which_atomic_state_swaps(tmp_path, monkeypatch):
+    """1.4.8's state files (`Stateful.save`) go through `keras_tuner.src.utils.save_json`: in the block, kreg's."""
+    written = []
+    monkeypatch.setattr(kreg._io, "write_json", lambda path, obj: written.append(path) or "{}")
+    trial = kt.engine.trial.Trial(kt.HyperParameters(), trial_id="0")
+    with _compat.atomic_state():
+        trial.save(str(tmp_path / "trial.json"))
+    assert written == [str(tmp_path / "trial.json")] and not (tmp_path / "trial.json").exists()
+    trial.save(str(tmp_path / "trial.json"))  # restored after the block
+    assert len(written) == 1 and (tmp_path / "trial.json").exists()

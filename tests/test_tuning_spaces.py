@@ -236,3 +236,48 @@ def test_a_cnn_trains_with_keras_augmentations_on_gray_images():
     x = RNG.uniform(size=(16, 8, 8, 1)).astype("float32")
     history = model.fit(x, np.arange(16) % 3, batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_warm_up_of_fewer_than_two_epochs_says_two():
+    """`warmup_epochs = 0` used to say "int >= 1", then 1 was refused as "int >= 2"."""
+    for value in (0, 1, -3, 2.5, True):
+        with pytest.raises(ValueError, match=rf"expected an int >= 2. Received: warmup_epochs={value!r}"):
+            tuning.ScheduleSpace(value)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: tuning.LabelSmoothingSpace((0.0, 0.2), step=1e308), "step"),
+    (lambda: tuning.DropoutSpace((0.0, 0.05), step=0.1), "step"),
+    (lambda: tuning.DropPathSpace((0.0, 0.1), step=0.2), "step"),
+])
+def test_a_grid_step_wider_than_its_range_is_refused(make, name):
+    """Keras Tuner would draw only the range's min: a search over one value that looks like a range."""
+    with pytest.raises(ValueError, match=rf"argument `{name}` .*the width of"):
+        make()
+    assert tuning.DropoutSpace((0.0, 0.0), step=0.1).rate == (0.0, 0.0)  # a fixed rate has no width to step
+
+
+def test_a_space_names_itself_with_its_ranges():
+    assert repr(tuning.DropPathSpace()) == ("DropPathSpace(rate=(0.0, 0.3), step=0.05, scalings=('inverted',))")
+    assert "object at 0x" not in repr(tuning.AugmentSpace(["flip"]))
+
+
+def test_image_augmentations_need_images():
+    tuning.AugmentSpace(["noise", "feature_dropout"]).check_input((64,))
+    tuning.AugmentSpace(["rotation"]).check_input((8, 8, 1))
+    with pytest.raises(ValueError, match=r"argument `transforms` of AugmentSpace: .*need images.*Received: "
+                                         r"transforms=\['flip', 'noise'\]"):
+        tuning.AugmentSpace(["flip", "noise"]).check_input((64,))
+
+
+def test_the_registry_says_what_regularizes():
+    """`unregularized` reads every registered space: a fixed max-norm (no `max_norm_on`) is regularization."""
+    from kreg.tuning import spaces
+
+    assert spaces.unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False, "max_norm": 3.0})
+    assert not spaces.unregularized({"regularizer": "none", "max_norm": 3.0})  # optional = false: always on
+    assert not spaces.unregularized({"drop_block_rate": 0.1})
+    assert spaces.unregularized({"schedule": True, "augment_flip": False, "label_smoothing": 0.0})
+    assert set(spaces.SPACES) >= {"regularizer", "dropout", "drop_path"} and spaces.get("dropout") is tuning.DropoutSpace
+    with pytest.raises(ValueError, match="Unknown search space"):
+        spaces.get("dropuot")

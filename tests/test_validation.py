@@ -128,7 +128,7 @@ CASES = (
     + [(lambda a: tuning.RegularizedCNN(10, a), "RegularizedCNN", "input_shape", a) for a in [(64,), ()]]
     + [(lambda a: tuning.Regularize(a), "Regularize", "build_fn", a) for a in [None, "model"]]
     + [(lambda a: kreg.data.digits(train_size=a), "digits", "train_size", a) for a in NOT_A_COUNT]
-    + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.5, math.nan, True]]
+    + [(lambda a: kreg.data.digits(label_noise=a), "digits", "label_noise", a) for a in [-0.1, 1.0, 1.5, math.nan, True]]
     + [(lambda a: kreg.data.digits(seed=a), "digits", "seed", a) for a in [-1, 1.0, True, None]]
 )
 

@@ -73,7 +73,7 @@ def seed_generator(generator):
 
 
 def scalar(value):
-    """A `kreg._ops.Scalar`'s variable, or in TensorFlow mode its TensorFlow twin."""
+    """A `kreg._scalar_state.Scalar`'s variable, or in TensorFlow mode its TensorFlow twin."""
     return value.tensorflow_variable() if tensorflow_mode() else value.variable
 
 

@@ -3,7 +3,7 @@
 Every member of a policy (`Member`) is applied to each example independently
 with `probability`. A `Transform` adds a strength `magnitude` whose meaning
 each subclass states. `magnitude` is state, not a weight
-(`kreg._ops.ScalarState`): a schedule can change it between epochs without
+(`kreg._scalar_state.ScalarState`): a schedule can change it between epochs without
 rebuilding or retracing, and `set_weights` cannot. Identity at inference.
 
 The batch axis: image transforms (flips, rotations, crops, translations,
@@ -16,7 +16,7 @@ axis of 1. `probability` applies to each example along that axis.
 
 import keras
 
-from kreg import _ops
+from kreg import _scalar_state
 from kreg.augment import _backend
 from kreg.augment._backend import ops
 from kreg.augment._backend import random
@@ -40,7 +40,7 @@ class Member(_backend.TFData, keras.layers.Layer):
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = not self.images_only  # elementwise, as Keras's GaussianNoise and Dropout
-        _ops.build_at_init(self)
+        _scalar_state.build_at_init(self)
 
     def applied(self, batch, seed_generator):
         """A `[batch]` boolean: which examples this member changes."""
@@ -56,7 +56,7 @@ class Member(_backend.TFData, keras.layers.Layer):
         return {**super().get_config(), "probability": self.probability, "seed": self.seed}
 
 
-class Transform(_ops.ScalarState, Member):
+class Transform(_scalar_state.ScalarState, Member):
     """A random transform applied per example with `probability` and strength `magnitude`.
 
     Subclasses set `max_magnitude` (None for no upper bound) and implement
@@ -69,7 +69,7 @@ class Transform(_ops.ScalarState, Member):
 
     def __init__(self, magnitude, *, probability=1.0, seed=None, **kwargs):
         super().__init__(probability=probability, seed=seed, **kwargs)
-        self._magnitude = _ops.Scalar("magnitude", self._check_magnitude(magnitude))
+        self._magnitude = _scalar_state.Scalar("magnitude", self._check_magnitude(magnitude))
 
     def _check_magnitude(self, value):
         owner = type(self).__name__
@@ -77,7 +77,7 @@ class Transform(_ops.ScalarState, Member):
             return v.non_negative_float(owner, "magnitude", value)
         return v.fraction(owner, "magnitude", value, self.max_magnitude)
 
-    magnitude = _ops.scalar_property("magnitude", lambda self, value: self._check_magnitude(value))
+    magnitude = _scalar_state.scalar_property("magnitude", lambda self, value: self._check_magnitude(value))
 
     def change(self, x, seed_generator):
         return self.transform(x, _backend.scalar(self._magnitude), seed_generator)

@@ -20,7 +20,7 @@ import math
 
 import keras
 
-from kreg import _ops
+from kreg import _scalar_state
 from kreg.augment import _backend
 from kreg.augment._backend import ops
 from kreg.augment._backend import random
@@ -369,7 +369,7 @@ class Policy(_backend.TFData, keras.layers.Layer):
         self.interpolation = v.one_of("Policy", "interpolation", interpolation, INTERPOLATIONS)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = not any(t.images_only for t in self.transforms)
-        _ops.build_at_init(self)
+        _scalar_state.build_at_init(self)
 
     def call(self, inputs, training=True):
         if not training:

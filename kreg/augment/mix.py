@@ -16,7 +16,7 @@ References:
 
 import keras
 
-from kreg import _ops
+from kreg import _scalar_state
 from kreg.augment import _backend
 from kreg.augment._backend import ops
 from kreg.augment._backend import random
@@ -82,7 +82,7 @@ class MixUpCutMix(_backend.TFData, keras.layers.Layer):
         self.num_classes = v.positive_int(owner, "num_classes", num_classes, allow_none=True)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        _ops.build_at_init(self)
+        _scalar_state.build_at_init(self)
 
     def call(self, images, labels, training=True):
         if not training:

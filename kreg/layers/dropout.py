@@ -36,7 +36,7 @@ import keras
 from keras import ops
 
 from kreg import _compat
-from kreg import _ops
+from kreg import _scalar_state
 from kreg import _validation as v
 
 SCALINGS = ("inverted", "test_time")
@@ -96,7 +96,7 @@ def _random_words(shape, seed_generator):
     return keras.random.randint(shape, -(2**31), 2**31 - 1, dtype="int32", seed=seed_generator)
 
 
-class BaseDropout(_ops.ScalarState, keras.layers.Layer):
+class BaseDropout(_scalar_state.ScalarState, keras.layers.Layer):
     """What kreg's dropout family shares: `rate` (a `Scalar`), `scaling`, `seed`, and the scaled masking.
 
     A subclass says which elements are kept (`_kept`: a boolean mask that
@@ -115,14 +115,14 @@ class BaseDropout(_ops.ScalarState, keras.layers.Layer):
     def __init__(self, rate, *, scaling="inverted", seed=None, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self._rate = _ops.Scalar("rate", check_rate(owner, rate))
+        self._rate = _scalar_state.Scalar("rate", check_rate(owner, rate))
         self.scaling = v.one_of(owner, "scaling", scaling, SCALINGS)
         self.seed = v.seed(owner, seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
-        _ops.build_at_init(self)
+        _scalar_state.build_at_init(self)
 
-    rate = _ops.scalar_property("rate", lambda self, value: check_rate(type(self).__name__, value))
+    rate = _scalar_state.scalar_property("rate", lambda self, value: check_rate(type(self).__name__, value))
 
     def call(self, inputs, training=False):
         rate = self._rate.variable
@@ -164,7 +164,7 @@ class Dropout(BaseDropout):
 
     `rate` may be changed between epochs (`layer.rate = 0.3`, or a schedule
     callback) without rebuilding or retracing; the inference scaling follows
-    it. It is state, not a weight (`kreg._ops.ScalarState`): the layer has the
+    it. It is state, not a weight (`kreg._scalar_state.ScalarState`): the layer has the
     weights of `keras.layers.Dropout` (none), so `set_weights`/`load_weights`
     cannot change the rate, and a `.keras` file restores the config's.
 

@@ -8,9 +8,14 @@ underneath it.
 import contextlib
 import math
 
+import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import conditions
+from keras_tuner.src import utils
 from keras_tuner.src.engine import trial as trial_module
+
+from kreg import _io
+from kreg import _seeds
 
 _FINISHED = (trial_module.TrialStatus.COMPLETED, trial_module.TrialStatus.FAILED)
 
@@ -26,12 +31,33 @@ class _Oracle:
       however large `n` (1.4.8 pads the list with failed and running trials);
     * an infinite score is scored NaN, which Keras Tuner's `end_trial` already
       treats as an invalid trial (retried, then FAILED): -inf is never "best";
+    * a search stops when `max_consecutive_failed_trials` trials in a row have
+      failed, with a `TooManyFailedTrials` (a `RuntimeError`, as in 1.4.8) that
+      holds the error of the first of them (1.4.8's holds the last one's);
+      `end_trial` finishes first (1.4.8's check raises within it, so the last
+      trial is neither saved nor dropped from `ongoing_trials`, and the
+      oracle's lock is never released);
     * the saved state never lists a finished trial as ongoing (1.4.8's
       `end_trial` saves `oracle.json` before it drops the trial from
       `ongoing_trials`, so a kill in between re-runs a finished trial); on
       reload, an ongoing trial whose own `trial.json` says it finished is not
       queued again either.
     """
+
+    def end_trial(self, *args, **kwargs):
+        error = self._end_and_check(*args, **kwargs)
+        if error is not None:
+            raise error  # outside the lock: 1.4.8's `synchronized` does not release it when its function raises
+
+    @keras_tuner.synchronized
+    def _end_and_check(self, *args, **kwargs):
+        """Keras Tuner's `end_trial`; then, where the trial has ended (not sent for retry), `failure_streak`'s error."""
+        ended = len(self.end_order)
+        super().end_trial(*args, **kwargs)
+        return failure_streak(self) if len(self.end_order) > ended else None
+
+    def _check_consecutive_failures(self):
+        """Off: 1.4.8 raises within `end_trial`, before it saves the trial and drops it from `ongoing_trials`."""
 
     def get_best_trials(self, num_trials=1):
         ranked = super().get_best_trials(len(self.trials))
@@ -61,13 +87,38 @@ class _Oracle:
                     self.end_order.append(trial_id)
 
 
+class TooManyFailedTrials(RuntimeError):
+    """`max_consecutive_failed_trials` trials in a row have failed: the search stops."""
+
+
+def failure_streak(oracle):
+    """`TooManyFailedTrials` if the last `oracle.max_consecutive_failed_trials` ended trials all failed, else None.
+
+    The trials in a row count from the last ended trial back (1.4.8's
+    `Oracle._check_consecutive_failures` counts along `end_order`, the order in
+    which trials ended, and raises `RuntimeError` with the last failed trial's
+    message); the error holds the first one's message, its traceback.
+    """
+    streak = []
+    for trial_id in reversed(oracle.end_order):
+        if oracle.trials[trial_id].status != trial_module.TrialStatus.FAILED:
+            break
+        streak.insert(0, trial_id)
+    limit = oracle.max_consecutive_failed_trials
+    if limit is None or len(streak) < limit:
+        return None
+    first = oracle.trials[streak[0]]
+    return TooManyFailedTrials(
+        f"Number of consecutive failed trials reached the limit of {limit} (max_consecutive_failed_trials): trials "
+        f"{', '.join(streak)} failed in a row. The first, trial {first.trial_id}, failed with:\n"
+        f"{first.message or '(no message)'}")
+
+
 _ADOPTED = {}
 
 
 # Keras Tuner 1.4.8 draws the i-th random value of a search from `random.Random(seed + i)`: seeds 0 and 1 would
-# share all but one draw. Seed s starts its counter at s * _STREAM, a prime (seed 0 keeps Keras Tuner's stream):
-# two seeds share no draw unless a search draws a million values.
-_STREAM = 1_000_003
+# share all but one draw. Seed s starts its counter at `kreg._seeds.draws(s)` instead.
 
 
 def adopt(oracle, seed):
@@ -77,8 +128,8 @@ def adopt(oracle, seed):
     random.randint(1, 10000)`: `seed=0` draws a random seed. The seed and what
     the oracles derive from it at construction (the random-values counter;
     Bayesian optimization's `RandomState` and Gaussian process) are set again.
-    The random-values counter starts at `seed * 1_000_003`, so that different seeds
-    draw different values (see `_STREAM`); a resumed search keeps its counter:
+    The random-values counter starts at `kreg._seeds.draws(seed)`, so that different seeds
+    draw different values (see `kreg._seeds`); a resumed search keeps its counter:
     set back to the start, it would redraw every finished trial, and Keras
     Tuner ends a search after 20 such collisions in a row.
     A worker's `OracleClient` is left alone: the chief's oracle answers it.
@@ -94,7 +145,7 @@ def adopt(oracle, seed):
     if seed is not None:
         oracle.seed = seed
         if not oracle.trials:  # a resumed search keeps the counter it reloaded
-            oracle._seed_state = seed * _STREAM
+            oracle._seed_state = _seeds.draws(seed)
         if hasattr(oracle, "_random_state"):
             oracle._random_state = np.random.RandomState(seed)
         if hasattr(oracle, "gpr"):
@@ -116,3 +167,54 @@ def quiet_conditions():
         yield
     finally:
         del conditions.print
+
+
+def checkpoint_path(tuner, trial_id):
+    """The path of a trial's checkpoint (its best epoch's weights): 1.4.8's private `Tuner._get_checkpoint_fname`."""
+    return tuner._get_checkpoint_fname(trial_id)
+
+
+def retry_trial(oracle, tuner_id):
+    """Forgets the dead worker `tuner_id` and queues its running trial again, under the oracle's lock; saves.
+
+    1.4.8's chief waits for every worker it has seen (`tuner_ids`) to ask for a
+    trial once more; a worker killed mid-trial never does, and its trial stays
+    in `ongoing_trials`. The trial goes to the private `_retry_queue`, from
+    which the next worker to ask is given it. Returns the queued trial's id,
+    or None where the worker was running no trial.
+    """
+
+    def drop(oracle, tuner_id):
+        trial = oracle.ongoing_trials.pop(tuner_id, None)
+        oracle.tuner_ids.discard(tuner_id)
+        if trial is not None:
+            oracle._retry_queue.append(trial.trial_id)
+        oracle.save()
+        return None if trial is None else trial.trial_id
+
+    return keras_tuner.synchronized(drop)(oracle, tuner_id)
+
+
+def retry_queue(oracle):
+    """The ids of the trials queued to run again, in the order queued (1.4.8's private `Oracle._retry_queue`, a copy).
+
+    1.4.8's `create_trial` hands out the last one first.
+    """
+    return list(oracle._retry_queue)
+
+
+@contextlib.contextmanager
+def atomic_state():
+    """Within the block, Keras Tuner writes its state files (oracle, tuner, trials) atomically.
+
+    Keras Tuner's `utils.save_json` opens the file and then writes it, so a kill
+    in between leaves an empty `trial.json` and the next resume dies on it. Its
+    state files all go through that one function: it is swapped for
+    `kreg._io.write_json` for the block and restored after (checked against 1.4.8).
+    """
+    original = utils.save_json
+    utils.save_json = _io.write_json
+    try:
+        yield
+    finally:
+        utils.save_json = original

@@ -2,6 +2,7 @@
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from kreg import _validation as v
 from kreg import callbacks
@@ -37,6 +38,9 @@ def _units(owner, name, value):
     return tuple(v.positive_int(owner, name, u) for u in value)
 
 
+_FLOAT32_MAX = float(np.finfo("float32").max)
+
+
 class _Regularized(kt.HyperModel):
     """The pieces the MLP and the CNN share: spaces, compilation, and the schedule in `fit`."""
 
@@ -55,6 +59,9 @@ class _Regularized(kt.HyperModel):
         self.label_smoothing = _check_space(owner, "label_smoothing", label_smoothing, LabelSmoothingSpace)
         self.spectral_norm = _check_space(owner, "spectral_norm", spectral_norm, SpectralNormSpace)
         self.learning_rate = v.positive_float(owner, "learning_rate", learning_rate)
+        if self.learning_rate > _FLOAT32_MAX:  # the optimizer keeps it in float32, where it would be inf
+            raise v.invalid(owner, "learning_rate", f"a float in (0, {_FLOAT32_MAX:.4g}] (float32's largest)",
+                            learning_rate)
 
     def _pieces(self, hp):
         regularizer = self.regularizer.build(hp) if self.regularizer else None
@@ -84,7 +91,7 @@ class _Regularized(kt.HyperModel):
         return model
 
     def _dropouts(self):
-        """`(space, layer class)` of each dropout-family space in use; its hyperparameter is `<prefix>_rate`."""
+        """`(space, layer class)` of each dropout-family space in use; its hyperparameter is `space.rate_name`."""
         return [(self.dropout, Dropout)] if self.dropout else []
 
     def fit(self, hp, model, *args, **kwargs):
@@ -96,15 +103,15 @@ class _Regularized(kt.HyperModel):
         DropPath's scaled, each to its own depth's rate, the last block's
         logged as `drop_path_rate`).
         """
-        if self.schedule and hp.get("schedule"):
+        if self.schedule and hp.get(self.schedule.on):
             def ramp(end):
                 return callbacks.Schedule("linear", 0.0, end, epochs=self.schedule.warmup_epochs)
 
             schedules = []
-            if self.regularizer is not None and hp.get("regularizer") in PENALTIES:
+            if self.regularizer is not None and hp.get(self.regularizer.choice) in PENALTIES:
                 schedules.append(callbacks.RegularizationSchedule(penalty_scale=ramp(1.0)))
             for space, cls in self._dropouts():
-                rate = hp.get(f"{space.prefix}_rate")
+                rate = hp.get(space.rate_name)
                 if rate > 0 and cls is DropPath:  # one rate per depth
                     schedules.append(callbacks.RegularizationSchedule(dropout_scale=ramp(1.0), dropout_layers=cls))
                 elif rate > 0:
@@ -294,7 +301,8 @@ class Regularize(kt.HyperModel):
         model = self.build_fn(hp)
         regularizer = self.regularizer.build(hp) if self.regularizer else None
         constraint = self.max_norm.build(hp) if self.max_norm else None
-        by_optimizer = self.regularizer is not None and hp.get("regularizer") in ("proximal_l1", "weight_decay")
+        by_optimizer = self.regularizer is not None and hp.get(self.regularizer.choice) in ("proximal_l1",
+                                                                                            "weight_decay")
         if regularizer is None and constraint is None and not by_optimizer:
             return model
         if by_optimizer and not model.compiled:

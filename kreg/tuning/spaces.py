@@ -46,13 +46,33 @@ def _choices(owner, name, value, allowed):
     return tuple(value)
 
 
+class _Space:
+    """What every space shares: a repr that shows its ranges (an error message names the space by it)."""
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={val!r}" for k, val in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+    def check_input(self, input_shape):
+        """Refuses (ValueError) a model input this space cannot apply to; most spaces apply to any."""
+
+
+def _step(owner, name, value, bounds, bounds_name):
+    """A grid step > 0 no wider than the range it steps through (a wider one draws only the range's min)."""
+    step = v.positive_float(owner, name, value)
+    width = bounds[1] - bounds[0]
+    if width > 0 and step > width:
+        raise v.invalid(owner, name, f"a float in (0, {width:g}], the width of {bounds_name}={list(bounds)}", value)
+    return step
+
+
 def _float(hp, name, bounds, *, log=False):
     if bounds[0] == bounds[1]:
         return hp.Fixed(name, bounds[0])
     return hp.Float(name, bounds[0], bounds[1], sampling="log" if log else "linear")
 
 
-class RegularizerSpace:
+class RegularizerSpace(_Space):
     """Which weight penalty (or decay), and its strength on a log scale.
 
     Hyperparameters: `regularizer` (one of `choices`), and only where the choice
@@ -83,6 +103,21 @@ class RegularizerSpace:
             (the `λ / (2 n)` convention), passed to the regularizers.
     """
 
+    keys = {"choices": list, "l1": list, "l2": list, "group_lasso": list, "weight_decay": list, "orthogonal": list,
+            "num_examples": bool}
+    choice = "regularizer"  # the hyperparameter naming the trial's regularizer
+    hyperparameters = (choice, "l1", "l2", "group_lasso", "weight_decay", "orthogonal")
+
+    @classmethod
+    def chosen(cls, values):
+        """The regularizer a trial's hyperparameter values choose, or None where the search had none."""
+        return values.get(cls.choice)
+
+    @classmethod
+    def regularizes(cls, values):
+        return cls.chosen(values) not in (None, "none")
+
+
     def __init__(self, choices=_REGULARIZERS, *, l1=(1e-6, 1e-2), l2=(1e-6, 1e-2), group_lasso=(1e-5, 1e-2),
                  weight_decay=(1e-3, 1.0), orthogonal=(1e-4, 1e-1), num_examples=None):
         owner = "RegularizerSpace"
@@ -96,8 +131,8 @@ class RegularizerSpace:
 
     def build(self, hp):
         """The chosen `kreg.regularizers` object, or None."""
-        kind = hp.Choice("regularizer", list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
-            "regularizer", self.choices[0])
+        kind = hp.Choice(self.choice, list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
+            self.choice, self.choices[0])
         strengths = {}
         for name, users, bounds in (("l1", ("l1", "elastic_net", "proximal_l1"), self.l1),
                                     ("l2", ("l2", "elastic_net"), self.l2),
@@ -106,7 +141,7 @@ class RegularizerSpace:
                                     ("orthogonal", ("orthogonal",), self.orthogonal)):
             users = [u for u in users if u in self.choices]
             if users:
-                with hp.conditional_scope("regularizer", users):
+                with hp.conditional_scope(self.choice, users):
                     strengths[name] = _float(hp, name, bounds, log=True)
         n = self.num_examples
         if kind == "l1":
@@ -127,7 +162,7 @@ class RegularizerSpace:
         `model` is the built model whose rank < 2 variables (biases, normalization
         scales and offsets) are excluded from weight decay.
         """
-        kind = hp.get("regularizer")
+        kind = hp.get(self.choice)
         if kind == "proximal_l1":
             return ProximalL1(optimizer, hp.get("l1"))
         if kind == "weight_decay":
@@ -136,8 +171,20 @@ class RegularizerSpace:
         return optimizer
 
 
-class _RateSpace:
+class _RateSpace(_Space):
     """A rate on a linear grid within [0, 1), and a scaling: the hyperparameters `<prefix>_rate`, `<prefix>_scaling`."""
+
+    keys = {"rate": list, "step": float, "scalings": list}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.rate_name = f"{cls.prefix}_rate"
+        cls.hyperparameters = (cls.rate_name, f"{cls.prefix}_scaling")
+
+    @classmethod
+    def regularizes(cls, values):
+        return values.get(cls.rate_name, 0.0) != 0.0
+
 
     prefix = None
     defaults = None  # `(rate, step, scalings)` where a subclass has no constructor of its own
@@ -149,12 +196,12 @@ class _RateSpace:
         self.rate = _range(owner, "rate", rate)
         if self.rate[1] >= 1:
             raise v.invalid(owner, "rate", "a pair (min, max) within [0, 1)", rate)
-        self.step = v.positive_float(owner, "step", step)
+        self.step = _step(owner, "step", step, self.rate, "rate")
         self.scalings = _choices(owner, "scalings", scalings, ("inverted", "test_time"))
 
     def build(self, hp):
         """`(rate, scaling)`."""
-        name = f"{self.prefix}_rate"
+        name = self.rate_name
         if self.rate[0] == self.rate[1]:
             rate = hp.Fixed(name, self.rate[0])
         else:
@@ -229,6 +276,10 @@ class DropBlockSpace(_RateSpace):
         scalings: names from "inverted", "test_time".
     """
 
+    keys = {**_RateSpace.keys, "block_size": list}
+    hyperparameters = ("drop_block_rate", "drop_block_scaling", "drop_block_size")
+
+
     prefix = "drop_block"
 
     def __init__(self, rate=(0.0, 0.2), *, block_size=(3, 5, 7), step=0.05, scalings=("inverted",)):
@@ -246,7 +297,7 @@ class DropBlockSpace(_RateSpace):
         return rate, block_size, scaling
 
 
-class MaxNormSpace:
+class MaxNormSpace(_Space):
     """A max-norm limit on each unit's incoming weights (typical 1 to 5), optionally off.
 
     Hyperparameters: `max_norm_on` (when `optional`), and `max_norm` where on.
@@ -255,6 +306,14 @@ class MaxNormSpace:
         max_value: `(min, max)` of the limit, min > 0.
         optional: whether "no constraint" is a choice too.
     """
+
+    keys = {"max_value": list, "optional": bool}
+    hyperparameters = ("max_norm_on", "max_norm")
+
+    @staticmethod
+    def regularizes(values):
+        return "max_norm" in values and values.get("max_norm_on", True) is True
+
 
     def __init__(self, max_value=(1.0, 5.0), *, optional=True):
         self.max_value = _range("MaxNormSpace", "max_value", max_value, log=True)
@@ -272,7 +331,7 @@ class MaxNormSpace:
         return constraints.MaxNorm(limit) if on else None
 
 
-class SpectralNormSpace:
+class SpectralNormSpace(_Space):
     """Spectral normalization of the hidden layers' kernels (Keras's `SpectralNormalization`), optionally off.
 
     While training, each wrapped layer's kernel `W` (reshaped to `(-1, units)`)
@@ -300,6 +359,14 @@ class SpectralNormSpace:
         Miyato, Kataoka, Koyama, Yoshida. Spectral normalization for generative
         adversarial networks. ICLR 2018.
     """
+
+    keys = {"power_iterations": list, "optional": bool}
+    hyperparameters = ("spectral_norm", "spectral_norm_power_iterations")
+
+    @staticmethod
+    def regularizes(values):
+        return values.get("spectral_norm", False) is True
+
 
     def __init__(self, power_iterations=(1,), *, optional=True):
         owner = "SpectralNormSpace"
@@ -357,10 +424,11 @@ _TRANSFORMS = {
 _MAGNITUDES = {"rotation": (0.0, 20.0), "crop": (0.0, 0.3), "translation": (0.0, 0.2), "brightness": (0.0, 0.3),
                "contrast": (0.0, 0.5), "noise": (0.0, 0.1), "feature_dropout": (0.0, 0.3), "rand_augment": (0.0, 0.5),
                "aug_mix": (0.0, 0.5), "erasing": (0.0, 0.33)}
+_ANY_INPUT = ("noise", "feature_dropout")  # the transforms that apply to any input, not only to images
 _KERAS_MAX = 1.0  # Keras's factors and RandomErasing's area lie in [0, 1]
 
 
-class AugmentSpace:
+class AugmentSpace(_Space):
     """Which augmentations, and their magnitudes.
 
     Hyperparameters: `augment_NAME` (on/off) for each transform, and
@@ -388,6 +456,14 @@ class AugmentSpace:
         seed: the policy's seed, `None` or an int >= 0.
     """
 
+    keys = {"transforms": list, "magnitudes": dict, "value_range": list}
+    hyperparameters = tuple(f"augment_{name}{part}" for name in _TRANSFORMS for part in ("", "_magnitude"))
+
+    @staticmethod
+    def regularizes(values):
+        return any(values.get(f"augment_{name}") is True for name in _TRANSFORMS)
+
+
     def __init__(self, transforms=("flip", "rotation", "crop"), *, magnitudes=None, value_range=(0.0, 1.0),
                  seed=None):
         owner = "AugmentSpace"
@@ -412,6 +488,14 @@ class AugmentSpace:
             if _TRANSFORMS[name] is not None:
                 _TRANSFORMS[name](self.magnitudes[name][1], self.value_range, self.seed)
 
+    def check_input(self, input_shape):
+        """The image transforms need images, `(height, width, channels)`: refused on other inputs."""
+        images = [name for name in self.transforms if name not in _ANY_INPUT]
+        if images and len(input_shape) != 3:
+            raise v.invalid("AugmentSpace", "transforms", f"transforms that apply to inputs of shape "
+                            f"{tuple(input_shape)}: {list(_ANY_INPUT)} (the others need images (height, width, "
+                            f"channels); [data] shape = \"image\" gives them)", list(self.transforms))
+
     def build(self, hp):
         """A `kreg.augment.Policy`, or None when no transform is on."""
         chosen = []
@@ -428,7 +512,7 @@ class AugmentSpace:
         return augment.Policy(chosen, seed=self.seed) if chosen else None
 
 
-class LabelSmoothingSpace:
+class LabelSmoothingSpace(_Space):
     """Label smoothing of the classification loss (Szegedy et al. 2016), on a linear grid.
 
     Hyperparameter: `label_smoothing` (fixed where `smoothing` is one value).
@@ -440,12 +524,20 @@ class LabelSmoothingSpace:
         step: the grid step, > 0.
     """
 
+    keys = {"smoothing": list, "step": float}
+    hyperparameters = ("label_smoothing",)
+
+    @staticmethod
+    def regularizes(values):
+        return values.get("label_smoothing", 0.0) != 0.0
+
+
     def __init__(self, smoothing=(0.0, 0.2), *, step=0.05):
         owner = "LabelSmoothingSpace"
         self.smoothing = _range(owner, "smoothing", smoothing)
         if self.smoothing[1] >= 1:
             raise v.invalid(owner, "smoothing", "a pair (min, max) within [0, 1)", smoothing)
-        self.step = v.positive_float(owner, "step", step)
+        self.step = _step(owner, "step", step, self.smoothing, "smoothing")
 
     def build(self, hp):
         """The trial's label smoothing, a float."""
@@ -454,7 +546,7 @@ class LabelSmoothingSpace:
         return hp.Float("label_smoothing", self.smoothing[0], self.smoothing[1], step=self.step)
 
 
-class ScheduleSpace:
+class ScheduleSpace(_Space):
     """Whether to warm regularization up over the first epochs.
 
     Hyperparameter: `schedule` (on/off). When on, the hypermodels ramp every
@@ -465,14 +557,24 @@ class ScheduleSpace:
         warmup_epochs: the length of the warm-up, an int >= 2.
     """
 
+    keys = {"warmup_epochs": int}
+    on = "schedule"  # the hyperparameter: whether the trial warms up
+    hyperparameters = (on,)
+
+    @staticmethod
+    def regularizes(values):
+        return False  # a warm-up of the other spaces' regularization, none of its own
+
+
     def __init__(self, warmup_epochs=5):
-        self.warmup_epochs = v.positive_int("ScheduleSpace", "warmup_epochs", warmup_epochs)
-        if self.warmup_epochs < 2:
+        ok = isinstance(warmup_epochs, int) and not isinstance(warmup_epochs, bool) and warmup_epochs >= 2
+        if not ok:  # one epoch would be no ramp: the trial's values from the first epoch on
             raise v.invalid("ScheduleSpace", "warmup_epochs", "an int >= 2", warmup_epochs)
+        self.warmup_epochs = warmup_epochs
 
     def build(self, hp):
         """True when the warm-up is on."""
-        return hp.Boolean("schedule")
+        return hp.Boolean(self.on)
 
 
 def hparams_domain(hp):
@@ -491,3 +593,42 @@ def hparams_domain(hp):
         step = f", step {hp.step}" if hp.step else ""
         return hparams.RealInterval(float(hp.min_value), float(hp.max_value)), f"float, {hp.sampling} scale{step}"
     raise ValueError(f"No HParams domain for hyperparameter {hp.name!r} of type {type(hp).__name__}")
+
+
+# The spaces an experiment file's `[space.NAME]` tables name, and the model kinds each applies to.
+SPACES = {
+    "regularizer": RegularizerSpace,
+    "dropout": DropoutSpace,
+    "max_norm": MaxNormSpace,
+    "augment": AugmentSpace,
+    "schedule": ScheduleSpace,
+    "label_smoothing": LabelSmoothingSpace,
+    "spectral_norm": SpectralNormSpace,
+    "spatial_dropout": SpatialDropoutSpace,
+    "drop_path": DropPathSpace,
+    "drop_block": DropBlockSpace,
+}
+CNN_ONLY = ("spatial_dropout", "drop_path", "drop_block")
+
+
+def get(name):
+    """The space class registered under `name` (a key of `SPACES`)."""
+    if name not in SPACES:
+        raise ValueError(f"Unknown search space: expected one of {sorted(SPACES)}. Received: name={name!r}")
+    return SPACES[name]
+
+
+def unregularized(values):
+    """Whether a trial's hyperparameter values add no regularization at all (early stopping aside).
+
+    Each registered space says whether its own hyperparameters regularize, so a
+    new space is counted as soon as it is registered.
+
+    Example:
+
+    >>> unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
+    True
+    >>> unregularized({"regularizer": "none", "dropout_rate": 0.1})
+    False
+    """
+    return not any(space.regularizes(values) for space in SPACES.values())

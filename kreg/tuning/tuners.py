@@ -10,7 +10,7 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
 `BayesianOptimization`, `Hyperband`, `GridSearch`) with these mended:
 
 * `seed` is the seed, 0 included; the same seed gives the same trials, and
-  seeds each trial's model and data order (`seed + 1000 * trial + execution`);
+  seeds each trial's model and data order (`kreg._seeds.trial`: `seed + 1000 * trial + execution`);
   `deterministic=True` adds TensorFlow's op determinism, so the same seed gives
   the same metrics bit for bit;
 * the experiment's HParams config is rewritten whenever the search space or the
@@ -33,6 +33,13 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
 * a trial whose loss or objective becomes NaN or infinite in any execution
   fails at once; the search goes on; the best trials (`get_best_trials`,
   `get_best_models`) are completed ones with a finite score;
+* a failed trial among completed ones is a result: the search goes on; after
+  `max_consecutive_failed_trials` (an int >= 1, default 3, as in Keras Tuner)
+  failed trials in a row, the search stops with a `RuntimeError` that holds
+  the first one's error and traceback (Keras Tuner's holds the last one's, and
+  raises before it saves that trial);
+* `hypermodel=None` is refused, as Keras Tuner does, unless a subclass defines
+  `run_trial` (kreg's own `run_trial` would defeat Keras Tuner's check);
 * with `pruning=MedianPruning(...)`, a trial worse than the median of earlier
   trials at the same epoch stops early and is marked `pruned`.
 """
@@ -52,9 +59,9 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.hparams import summary_v2 as hparams_summary
 
 from kreg import _events
+from kreg import _seeds
 from kreg import _io
 from kreg import _validation as v
-from kreg._io import atomic_keras_tuner_state
 from kreg.callbacks import RegularizationMonitor
 from kreg.callbacks._base import write_scalars
 from kreg.tuning import _compat
@@ -73,6 +80,9 @@ _DESCRIPTIONS = {
     "trial/sparsity": "fraction of kernel weights exactly 0",
 }
 _DEFAULT_DESCRIPTION = "the mean over executions of the last epoch's value"
+_NO_HYPERMODEL = (  # Keras Tuner 1.4.8's message (`Tuner.__init__`)
+    "Received `hypermodel=None`. We only allow not specifying `hypermodel` if the user defines the search space in "
+    "`Tuner.run_trial()` by subclassing a `Tuner` class without using a `HyperModel` instance.")
 _ACCURACIES = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy")
 
 
@@ -214,9 +224,13 @@ def _hparams_pb(tag, **plugin_data):
 class _KregTuner:
     """The mixin that mends a Keras Tuner tuner (see the module docstring)."""
 
-    def __init__(self, *args, pruning=None, seed=None, deterministic=False, max_consecutive_failed_trials=None,
-                 **kwargs):
+    def __init__(self, hypermodel=None, *args, pruning=None, seed=None, deterministic=False,
+                 max_consecutive_failed_trials=3, **kwargs):
         owner = type(self).__name__
+        if hypermodel is None and type(self).run_trial is _KregTuner.run_trial:
+            raise ValueError(_NO_HYPERMODEL)  # Keras Tuner's check, defeated by kreg's own `run_trial`
+        max_consecutive_failed_trials = v.positive_int(owner, "max_consecutive_failed_trials",
+                                                       max_consecutive_failed_trials)
         if pruning is not None and not isinstance(pruning, MedianPruning):
             raise v.invalid(owner, "pruning", "None or a kreg.tuning.MedianPruning", pruning)
         if not isinstance(deterministic, bool):
@@ -235,9 +249,8 @@ class _KregTuner:
         self._written = None  # (hyperparameters, metrics) as last written to the experiment config
         self.epoch_history = {}  # trial id -> the objective at each epoch
         self.on_progress = None  # called as on_progress(event, trial) with event "begin" or "end"
-        # The search goes on after failures: a failed trial is a result, not an outage.
-        kwargs["max_consecutive_failed_trials"] = max_consecutive_failed_trials or 1_000_000
-        super().__init__(*args, seed=seed, **kwargs)
+        super().__init__(hypermodel, *args, seed=seed, max_consecutive_failed_trials=max_consecutive_failed_trials,
+                         **kwargs)
         _compat.adopt(self.oracle, self.kreg_seed)
 
     # -- the search as a whole --------------------------------------------------------------------------------
@@ -250,7 +263,7 @@ class _KregTuner:
             tf.config.experimental.enable_op_determinism()  # for the rest of the process: TF cannot undo it
         if self._log_root is not None:
             self._write_experiment()
-        with atomic_keras_tuner_state(), _compat.quiet_conditions():
+        with _compat.atomic_state(), _compat.quiet_conditions():
             return super().search(*fit_args, **fit_kwargs)
 
     def _write_experiment(self, metrics=()):
@@ -288,8 +301,7 @@ class _KregTuner:
     # -- each trial -------------------------------------------------------------------------------------------
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         if self.kreg_seed is not None:
-            number = int(trial.trial_id) if str(trial.trial_id).isdigit() else 0
-            keras.utils.set_random_seed(self.kreg_seed + 1000 * number + execution)
+            keras.utils.set_random_seed(_seeds.trial(self.kreg_seed, trial.trial_id, execution))
         for callback in callbacks:
             if isinstance(callback, keras.callbacks.TensorBoard):
                 callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
@@ -329,7 +341,15 @@ class _KregTuner:
 
     def on_trial_end(self, trial):
         executions = self._executions.pop(trial.trial_id, [])
-        super().on_trial_end(trial)
+        try:
+            super().on_trial_end(trial)
+        except _compat.TooManyFailedTrials:
+            self.save()  # what `on_trial_end` does after the oracle's `end_trial`, which has ended the trial
+            self._trial_ended(trial, executions)  # logged as failed, then the search stops
+            raise
+        self._trial_ended(trial, executions)
+
+    def _trial_ended(self, trial, executions):
         trial = self.oracle.get_trial(trial.trial_id)  # scored by the oracle: its status, score and best step
         completed = trial.status == COMPLETED
         if completed and executions:

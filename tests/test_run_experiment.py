@@ -1,13 +1,20 @@
 import os
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from kreg import cli, experiments
+from kreg import cli
+from kreg.run import experiment as experiments
+from kreg.run import plan
 
 BASE = '[data]\ntrain_size = 200\nvalidation_size = 100\n[model]\nhidden = [8]\n'
+
+
+def built(table, shape, classes, n, baseline=False):
+    return plan.build_hypermodel(table, {} if baseline else plan.build_spaces(table, n), shape, classes, n)
 
 
 def write(tmp_path, text, name="e.toml"):
@@ -25,9 +32,9 @@ def test_budgets_are_checked_when_the_file_is_read(tmp_path, key, value):
 
 
 def test_command_line_budgets_are_checked_too(tmp_path):
-    with pytest.raises(ValueError, match="`search.epochs` must be an int >= 1. Received: epochs=0"):
+    with pytest.raises(ValueError, match="^--epochs must be an int >= 1. Received: 0"):
         experiments.load(write(tmp_path, BASE), epochs=0)
-    with pytest.raises(ValueError, match="`seed` must be an int >= 0. Received: seed=-1"):
+    with pytest.raises(ValueError, match="^--seed must be an int >= 0. Received: -1"):  # the flag, not the file
         experiments.load(write(tmp_path, BASE), seed=-1)
 
 
@@ -82,7 +89,7 @@ def test_confirm_and_the_newer_spaces_are_read(tmp_path):
                                                     '"weight_decay"]\nweight_decay = [0.01, 0.1]\n'
                                                     '[space.label_smoothing]\nsmoothing = [0.0, 0.1]\n'), confirm=5)
     assert table["confirm"] == {"seeds": 5, "top": 2}
-    built = experiments.spaces(table, 100)
+    built = plan.build_spaces(table, 100)
     assert built["regularizer"].weight_decay == (0.01, 0.1) and built["label_smoothing"].smoothing == (0.0, 0.1)
     assert experiments.load(write(tmp_path, BASE))["confirm"] == experiments.CONFIRM_DEFAULTS
     with pytest.raises(ValueError, match="`confirm.seeds` must be an int >= 1. Received: seeds=0"):
@@ -94,19 +101,20 @@ def test_the_dropout_family_from_an_experiment_file(tmp_path):
            'dense = 8\nresidual = true\n')
     table = experiments.load(write(tmp_path, cnn + '[space.drop_path]\nrate = [0.0, 0.2]\n[space.drop_block]\n'
                                                    'rate = [0.0, 0.1]\nblock_size = [3]\n'))
-    hypermodel = experiments.hypermodel(table, (8, 8, 1), 10, 200)
+    hypermodel = built(table, (8, 8, 1), 10, 200)
     assert hypermodel.residual and hypermodel.drop_path.rate == (0.0, 0.2)
     mlp = experiments.load(write(tmp_path, BASE + '[space.drop_path]\nrate = [0.0, 0.2]\n'))
     with pytest.raises(ValueError, match="apply to model.kind \"cnn\" only. Received: kind='mlp'"):
-        experiments.hypermodel(mlp, (64,), 10, 200)
+        built(mlp, (64,), 10, 200)
 
 
 def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_path, monkeypatch):
     mnist = experiments.load(write(tmp_path, '[data]\nsource = "mnist"\nshape = "image"\ntrain_size = 200\n'
                                              'validation_size = 100\n'))
-    splits = experiments.load_data(mnist)
+    data = plan.load_data(mnist, "m.toml")
+    splits = data.splits
     assert splits[0][0].shape == (200, 28, 28, 1) and len(splits[1][0]) == 100 and len(splits[2][0]) == 4700
-    record = experiments.data_record(mnist, splits)
+    record = data.record
     assert (record["source"], record["seed"], record["stratified"], record["train"]) == ("mnist", 0, True, 200)
     assert record["class_counts"]["train"] == [20] * 10 and record["class_counts"]["test"] == [470] * 10
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
@@ -116,7 +124,7 @@ def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_pa
              y_train=np.arange(40) % 10, x_test=rng.integers(0, 256, (10, 28, 28), dtype="uint8"), y_test=np.arange(10))
     cached = experiments.load(write(tmp_path, '[data]\nsource = "keras:mnist"\ntrain_size = 20\nvalidation_size = 10\n'
                                               'label_noise = 0.0\n', "k.toml"))
-    (x, y), (xv, yv), (xt, yt) = experiments.load_data(cached)
+    (x, y), (xv, yv), (xt, yt) = plan.load_data(cached, "k.toml").splits
     assert x.shape == (20, 784) and len(xv) == 10 and np.array_equal(yt, np.arange(10))
     with pytest.raises(ValueError, match=r"data.source must be one of .*Received: 'keras:mnst'. Did you mean "
                                          r"`keras:mnist`\?"):
@@ -126,30 +134,30 @@ def test_the_real_image_sources_and_what_result_json_records_of_the_split(tmp_pa
     with pytest.raises(ValueError, match="data.path is needed for source 'npz'"):
         experiments.load(write(tmp_path, '[data]\nsource = "npz"\n', "n.toml"))
     with pytest.raises(ValueError, match='data.shape "image" does not apply to source "csv"'):
-        experiments.load_data(experiments.load(write(tmp_path, '[data]\nsource = "csv"\npath = "t.csv"\n'
-                                                               'shape = "image"\n', "c.toml")))
+        plan.load_data(experiments.load(write(tmp_path, '[data]\nsource = "csv"\npath = "t.csv"\n'
+                                                        'shape = "image"\n', "c.toml")), "c.toml")
 
 
 def test_spectral_norm_from_an_experiment_file_and_it_is_regularization(tmp_path):
     import keras
     import keras_tuner
 
-    from kreg import confirm
+    from kreg.tuning.spaces import unregularized
 
     table = experiments.load(write(tmp_path, BASE + '[space.spectral_norm]\npower_iterations = [1, 2]\n'
                                                     'optional = false\n'))
     if keras.backend.backend() == "jax":  # Keras's SpectralNormalization keeps W unnormalized after a JAX fit
         with pytest.raises(ValueError, match="SpectralNormSpace needs the TensorFlow backend"):
-            experiments.hypermodel(table, (64,), 10, 200)
+            built(table, (64,), 10, 200)
         return
-    hypermodel = experiments.hypermodel(table, (64,), 10, 200)
+    hypermodel = built(table, (64,), 10, 200)
     hp = keras_tuner.HyperParameters()
     model = hypermodel.build(hp)
     wrapped = [layer for layer in model.layers if isinstance(layer, keras.layers.SpectralNormalization)]
     assert wrapped and hp.values["spectral_norm"] is True and hp.values["spectral_norm_power_iterations"] in (1, 2)
-    assert not experiments.hypermodel(table, (64,), 10, 200, baseline=True).spectral_norm
-    assert not confirm.unregularized({**hp.values, "regularizer": "none", "dropout_rate": 0.0})
-    assert confirm.unregularized({**hp.values, "spectral_norm": False, "regularizer": "none", "dropout_rate": 0.0})
+    assert not built(table, (64,), 10, 200, baseline=True).spectral_norm
+    assert not unregularized({**hp.values, "regularizer": "none", "dropout_rate": 0.0})
+    assert unregularized({**hp.values, "spectral_norm": False, "regularizer": "none", "dropout_rate": 0.0})
     with pytest.raises(ValueError, match="unknown key `space.spectral_norm.iterations`. Did you mean `power_iterations`"):
         experiments.load(write(tmp_path, BASE + '[space.spectral_norm]\niterations = [1]\n'))
 
@@ -160,17 +168,12 @@ def test_a_wrong_data_source_is_refused_when_the_file_is_read(tmp_path, source):
         experiments.load(write(tmp_path, f'[data]\nsource = "{source}"\n'))
 
 
-def test_confirm_by_a_name_no_trial_has_is_refused():
-    from types import SimpleNamespace
-
-    from kreg import search
-
-    trial = SimpleNamespace(hyperparameters=SimpleNamespace(values={"regularizer": "l2", "l2": 1.0}))
-    experiment = {"confirm": {"seeds": 1, "top": 1, "by": "regularizr"}, "search": {}, "seed": 0}
-    data = ((np.zeros((4, 3)), None), None, None)
+def test_confirm_by_a_name_no_trial_has_is_refused(tmp_path):
+    path = write(tmp_path, BASE + '[space.regularizer]\nchoices = ["none", "l2"]\n[confirm]\nby = "regularizr"\n')
     with pytest.raises(ValueError, match=r"`confirm.by` must name a hyperparameter of the trials, one of "
                                          r"\['l2', 'regularizer'\]. Received: by='regularizr'"):
-        search._confirm(experiment, "val_accuracy", data, None, [trial], "unused", "unused")
+        plan.make(path, logdir=str(tmp_path / "logs"))
+    assert not (tmp_path / "logs").exists()
 
 
 def test_confirm_by_is_checked_before_any_training_and_excludes_top(tmp_path, capsys):
@@ -184,5 +187,39 @@ def test_confirm_by_is_checked_before_any_training_and_excludes_top(tmp_path, ca
     assert "top" not in experiments.load(write(tmp_path, '[confirm]\nby = "l2"\n'))["confirm"]
 
 
-def test_every_space_table_builds_its_space():
-    assert set(experiments.SCHEMA["space"]) == set(experiments._SPACES)
+def test_every_registered_space_takes_the_keys_its_table_allows():
+    """The experiment schema is the registry's: each space's `keys` are its constructor's arguments."""
+    import inspect
+
+    from kreg.tuning import spaces
+
+    assert experiments.SCHEMA["space"] == {name: space.keys for name, space in spaces.SPACES.items()}
+    for name, space in spaces.SPACES.items():
+        arguments = set(inspect.signature(space).parameters) - {"seed"}  # the experiment's own seed
+        assert set(space.keys) == arguments, name
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin.toml"
+    path.write_bytes('description = "d\xe9j\xe0 vu"\n'.encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"{path} is not valid TOML: it is not UTF-8 text"):
+        experiments.load(str(path))
+
+
+def test_one_broken_file_does_not_hide_the_others_from_kreg_list(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "experiments").mkdir()
+    write(tmp_path / "experiments", "[search\n", "broken.toml")
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "digits" in out and "broken" in out and "cannot be read" in out
+
+
+@pytest.mark.parametrize("table, named", [
+    ("[space.schedule]\nwarmup_epochs = 30\n[search]\nepochs = 5\n", "`space.schedule.warmup_epochs` must be at most"),
+    ("[search]\nmax_trials = 4611686018427387904\n", "2**32"),
+    ("seed = 4294967295\n", "2**32"),
+])
+def test_what_a_run_could_never_do_is_refused_when_read(tmp_path, table, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        experiments.load(write(tmp_path, table + BASE if table.startswith("seed") else BASE + table))

@@ -5,7 +5,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from kreg import cli, report
+from kreg import cli
+from kreg.run import report
 
 pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
 
@@ -82,8 +83,10 @@ def test_a_damaged_search_json_is_named(tmp_path, content):
         report.make(str(tmp_path))
 
 
-@pytest.mark.parametrize("folder", ["", "..", "missing"])
-def test_a_folder_without_a_search_is_named(tmp_path, monkeypatch, folder):
+@pytest.mark.parametrize("folder, why", [("", "does not exist"), ("..", "holds no search"),
+                                         ("missing", "does not exist"), ("file", "is not a folder")])
+def test_a_folder_without_a_search_is_named(tmp_path, monkeypatch, folder, why):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match=rf"^{folder!r} holds no search"):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match=rf"{folder!r} {why}"):
         report.make(folder)

@@ -11,7 +11,9 @@ import pytest
 from scipy import stats
 
 import kreg
-from kreg import confirm
+from kreg.run import confirm
+from kreg.run import report
+from kreg.tuning.spaces import unregularized
 
 DATA = kreg.data.digits(train_size=120, validation_size=60, label_noise=0.0)
 
@@ -80,7 +82,7 @@ def test_a_confirmation_resumes_and_names_a_damaged_file(tmp_path):
 
 KILLED = """
 import sys, time
-from kreg import confirm
+from kreg.run import confirm
 def arm(seed):
     time.sleep(0.4)
     print(seed, flush=True)
@@ -119,17 +121,17 @@ def test_interval_and_the_plot(tmp_path):
     assert mean == pytest.approx(0.9) and high - mean == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3))
     assert math.isnan(confirm.interval([0.5])[1])
     path = tmp_path / "confirm.png"
-    confirm.plot([("(a) baseline", [0.7, 0.72, 0.71]), ("(c) best", [0.9, 0.91, 0.93])], path)
+    report.plot([("(a) baseline", [0.7, 0.72, 0.71]), ("(c) best", [0.9, 0.91, 0.93])], path)
     image = __import__("matplotlib.image", fromlist=["imread"]).imread(path)
     assert image.shape[0] > 100 and image.shape[1] > 200
 
 
 def test_unregularized_means_no_regularization_at_all():
-    assert confirm.unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
-    assert confirm.unregularized({"regularizer": "none", "augment_flip": False, "schedule": True})
-    assert not confirm.unregularized({"regularizer": "l2", "l2": 1.0})
-    assert not confirm.unregularized({"regularizer": "none", "dropout_rate": 0.1})
-    assert not confirm.unregularized({"augment_flip": True})
+    assert unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
+    assert unregularized({"regularizer": "none", "augment_flip": False, "schedule": True})
+    assert not unregularized({"regularizer": "l2", "l2": 1.0})
+    assert not unregularized({"regularizer": "none", "dropout_rate": 0.1})
+    assert not unregularized({"augment_flip": True})
 
 
 def test_a_search_is_confirmed_against_both_baselines(tmp_path):
@@ -154,14 +156,14 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
     ours = out["comparisons"][f"{keys[2]} - early_stopping"]["test_accuracy"]
     assert ours["difference"] == pytest.approx(np.mean(out["columns"][keys[2]]["test_accuracy"])
                                                - np.mean(out["columns"]["early_stopping"]["test_accuracy"]))
-    assert out["winner_unregularized"] == confirm.unregularized(trials[0].hyperparameters.values)
+    assert out["winner_unregularized"] == unregularized(trials[0].hyperparameters.values)
     assert f"{keys[3]} - {keys[2]}" in out["comparisons"]  # the next trial against the best
     results = [n for n in os.listdir(tmp_path / "confirm") if n.endswith(".json")]
     assert len(results) == 2 * 3  # baseline and two trials, two seeds each
     with np.load(tmp_path / "confirm" / "baseline-kernels.npz") as kernels:
         assert kernels["kernels"].size == 64 * 16 + 16 * 10
     assert os.listdir(tmp_path / "board" / "baseline")  # the first seed's baseline logged its epochs
-    confirm.log(out, str(tmp_path / "board" / "confirm"))
+    report.log_confirmation(out, str(tmp_path / "board" / "confirm"))
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(tmp_path / "board" / "confirm"), size_guidance={"tensors": 0})
@@ -169,7 +171,7 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
     logged = [float(__import__("tensorflow").make_ndarray(e.tensor_proto))
               for e in events.Tensors("confirm/early_stopping/test_accuracy")]
     assert logged == pytest.approx(out["columns"]["early_stopping"]["test_accuracy"])
-    text = "\n".join(confirm.summary(out))
+    text = "\n".join(report.summary(out))
     assert "Confirmed over 2 fresh seeds" in text and "(c) - (b)" in text and "(b) - (a)" in text
     again = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,
                            folder=tmp_path / "confirm", seeds=[5, 6], epochs=3, batch_size=32,

@@ -32,11 +32,7 @@ import numpy as np
 from scipy import stats
 
 from kreg import _io
-
-
-def seeds_for(seed, count):
-    """`count` seeds for retraining, apart from the search's (`seed + 1000 * trial + execution`)."""
-    return [seed + 1_000_000 + k for k in range(count)]
+from kreg.tuning.spaces import unregularized
 
 
 class _LastWeights(keras.callbacks.Callback):
@@ -127,6 +123,15 @@ class Confirmation:
                              f"to run that seed again")
         return result
 
+    def finished_seeds(self, seeds, arm):
+        """How many of `seeds`, in order from the first, `arm` has finished (a damaged file is an error)."""
+        count = 0
+        for seed in seeds:
+            if self.load(arm, seed) is None:
+                break
+            count += 1
+        return count
+
     def run(self, arms, on_progress=None):
         """`{arm: [result per seed]}` for `arms`, `{name: seed -> result}`; finished (arm, seed) pairs are read back.
 
@@ -189,52 +194,8 @@ def interval(values, *, confidence=0.95):
     return mean, mean - half, mean + half
 
 
-def plot(columns, path, *, metric="test accuracy"):
-    """A PNG at `path`: each column's per-seed values as points, its mean with the 95% t-interval as a bar.
-
-    Args:
-        columns: `[(label, [value per seed])]`, drawn left to right.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(1.9 * len(columns) + 1.5, 3.6))
-    for i, (label, values) in enumerate(columns):
-        offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
-        ax.scatter(i + np.asarray(offsets), values, s=18, color="0.45", zorder=3,
-                   label="one seed" if i == 0 else None)
-        mean, low, high = interval(values)
-        if math.isfinite(low):
-            ax.errorbar(i + 0.3, mean, yerr=[[mean - low], [high - mean]], fmt="o", color="C0", capsize=4,
-                        label="mean, 95% CI" if i == 0 else None)
-        else:
-            ax.plot(i + 0.3, mean, "o", color="C0", label="mean" if i == 0 else None)
-    ax.set_xticks(range(len(columns)), [label for label, _ in columns], fontsize=8)
-    ax.set_xlim(-0.5, len(columns) - 0.3)
-    ax.set_ylabel(metric)
-    ax.set_title(f"Confirmation over {max(len(v) for _, v in columns)} seeds", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
-    _io.write_bytes(path, buffer.getvalue())
-
-
 # -- a search's confirmation: (a) the unregularized network at its last epoch, (b) with early stopping, (c) the best -----
 LABELS = {"last_epoch": "(a) unregularized, last epoch", "early_stopping": "(b) unregularized, early stopping"}
-_UNREGULARIZED = {"regularizer": "none", "dropout_rate": 0.0, "spatial_dropout_rate": 0.0, "drop_path_rate": 0.0,
-                  "drop_block_rate": 0.0, "max_norm_on": False, "label_smoothing": 0.0,
-                  "spectral_norm": False}
-
-
-def unregularized(values):
-    """Whether a trial's hyperparameter values add no regularization at all (early stopping aside)."""
-    if any(values.get(key, off) != off for key, off in _UNREGULARIZED.items()):
-        return False
-    return not any(value is True for key, value in values.items() if key.startswith("augment_"))
 
 
 def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
@@ -290,80 +251,3 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
                               "test_loss": [r["test_loss"] for r in rows]} for key, rows in columns.items()},
             "comparisons": comparisons, "best_trial": trials[0].trial_id,
             "winner_unregularized": unregularized(trials[0].hyperparameters.values)}
-
-
-def summary(confirmation):
-    """The printed lines of a confirmation: each column's mean ± sd, and what each step buys, with 95% CIs."""
-    columns, comparisons = confirmation["columns"], confirmation["comparisons"]
-    lines = [f"Confirmed over {len(confirmation['seeds'])} fresh seeds (test accuracy, mean ± sd; each model at "
-             f"{confirmation['selection']}, the baseline also at its last epoch):"]
-    width = max(len(c["label"]) for c in columns.values())
-    for key, column in columns.items():
-        mean, std = np.mean(column["test_accuracy"]), np.std(column["test_accuracy"], ddof=1) if len(
-            column["test_accuracy"]) > 1 else math.nan
-        lines.append(f"  {column['label']:<{width}}  {mean:.4f} ± {std:.4f}")
-    for name, comparison in comparisons.items():
-        a, b = name.split(" - ")
-        if b == "last_epoch" and a != "early_stopping":
-            continue
-        c = comparison["test_accuracy"]
-        lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, 95% CI "
-                     f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}")
-    best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"]["test_accuracy"]
-    if confirmation["winner_unregularized"]:
-        lines.append("  The search's winner uses no regularization: whatever it gains over (a) is early stopping's.")
-    elif not best["ci_low"] > 0:
-        lines.append("  The searched regularization has no confirmed gain beyond early stopping (its interval "
-                     "includes 0 or lies below it).")
-    else:
-        lines.append("  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
-                     "above 0).")
-    return lines
-
-
-def log(confirmation, board):
-    """Writes a confirmation to the TensorBoard run `board` as scalars.
-
-    `confirm/COLUMN/test_accuracy` and `test_loss` at step `i` for the i-th seed;
-    `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
-    accuracy) at step 0.
-    """
-    from kreg._events import Writer
-    from kreg.callbacks._base import write_scalars
-
-    writer = Writer(board)
-    for i in range(len(confirmation["seeds"])):
-        write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
-                                  for key, column in confirmation["columns"].items()
-                                  for metric in ("test_accuracy", "test_loss")})
-    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison["test_accuracy"][stat]
-                              for name, comparison in confirmation["comparisons"].items()
-                              for stat in ("difference", "ci_low", "ci_high", "p_value")})
-    writer.close()
-
-
-def markdown(confirmation):
-    """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons."""
-    columns = confirmation["columns"]
-    seeds = confirmation["seeds"]
-    lines = [f"## Confirmation over {len(seeds)} fresh seeds", "",
-             f"Each model at {confirmation['selection']}; the baseline also at its last epoch. Test accuracy:", "",
-             "| | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
-             "|---|" + "---|" * (len(seeds) + 1)]
-    for column in columns.values():
-        values = column["test_accuracy"]
-        std = np.std(values, ddof=1) if len(values) > 1 else math.nan
-        lines.append(f"| {column['label']} | " + " | ".join(f"{v:.4f}" for v in values)
-                     + f" | {np.mean(values):.4f} ± {std:.4f} |")
-    lines += ["", "| difference | mean | 95% CI | p (paired t-test) |", "|---|---|---|---|"]
-    for name, comparison in confirmation["comparisons"].items():
-        a, b = (columns[key]["label"][:3] for key in name.split(" - "))
-        c = comparison["test_accuracy"]
-        lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
-                     f"{c['p_value']:.3g} |")
-    return lines + ["", summary(confirmation)[-1].strip(), "", "![confirmation](confirm.png)", ""]
-
-
-def plot_confirmation(confirmation, path):
-    """`plot` of a confirmation's columns (test accuracy per seed)."""
-    plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()], path)

@@ -14,7 +14,13 @@
   begun in its `trial.json` but not yet in `oracle.json` (Keras Tuner would
   count it and never run it: it is queued again). A finished trial
   still listed as running is kreg's tuners' business (`kreg.tuning`). A
-  folder where no trial finished starts afresh.
+  folder where no trial finished starts afresh; one that holds results but
+  lost its Keras Tuner state (`tuner/`) is refused, never restarted.
+* A folder killed while it was being claimed (only its lock, or the
+  temporary file of its marker) is kreg's, and starts afresh.
+
+Nothing here checks an experiment: the plan (`kreg.run.plan`) has, before
+any of this runs.
 """
 
 import contextlib
@@ -26,6 +32,7 @@ import shutil
 from kreg import _io
 
 MARKER, LOCK = "search.json", "kreg.lock"
+RESULTS = ("result.json", "confirm", "weights.npz")  # what a search that finished its trials leaves
 FINISHED = ("COMPLETED", "FAILED")
 SHAPES = {
     "oracle": {"ongoing_trials": dict, "start_order": list, "end_order": list, "retry_queue": list},
@@ -38,22 +45,32 @@ class SearchError(ValueError):
     """Bad input or damaged state: the message says which; `kreg search` exits with 2."""
 
 
-def folder(logdir, name):
-    """`LOGDIR/NAME`, checked: the log folder is a writable folder, the experiment folder directly inside it."""
+def locate(logdir, name):
+    """`LOGDIR/NAME`, checked and not created: the log folder is (or can be made) a writable folder, the experiment
+    folder lies directly inside it."""
     logdir = os.path.abspath(logdir)
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise SearchError(f"--logdir {logdir} is not a folder")
-    try:
-        os.makedirs(logdir, exist_ok=True)
-    except OSError as error:
-        raise SearchError(f"Cannot create the log folder --logdir {logdir}: {error.strerror}") from None
-    if not os.access(logdir, os.W_OK | os.X_OK):
-        raise SearchError(f"Cannot write in the log folder --logdir {logdir}: permission denied")
+    existing = logdir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise SearchError(f"Cannot create the log folder --logdir {logdir}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "write in the log folder" if existing == logdir else "create the log folder"
+        raise SearchError(f"Cannot {what} --logdir {logdir}: permission denied")
     directory = os.path.join(logdir, name)
     if name in ("", ".", "..") or os.path.dirname(os.path.realpath(directory)) != os.path.realpath(logdir):
         raise SearchError(f"The experiment folder must lie directly inside the log folder {logdir}. "
                           f"Received: name={name!r}")
     return directory
+
+
+def _make(path, what):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise SearchError(f"Cannot create the {what} {path}: {error.strerror}") from None
 
 
 def recorded(directory):
@@ -77,7 +94,7 @@ def claimed(directory, settings, objective, *, resume, overwrite, tuner_file="tu
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise SearchError(f"{directory} exists and is not a folder: choose another --logdir or experiment name")
     mine = os.path.isdir(directory) and recorded(directory) is not None
-    if os.path.isdir(directory) and not mine and set(os.listdir(directory)) - {LOCK}:
+    if os.path.isdir(directory) and not mine and not _unfinished_claim(directory):
         raise SearchError(f"{directory} exists and was not made by kreg search (it holds no {MARKER} of kreg's): "
                           f"kreg neither resumes nor deletes it. Choose another --logdir or experiment name.")
     if resume and not mine:
@@ -85,18 +102,24 @@ def claimed(directory, settings, objective, *, resume, overwrite, tuner_file="tu
     if shared:
         yield mine
         return
-    try:
-        os.makedirs(directory, exist_ok=True)
-    except OSError as error:
-        raise SearchError(f"Cannot create the experiment folder {directory}: {error.strerror}") from None
+    _make(os.path.dirname(directory), "log folder --logdir")
+    _make(directory, "experiment folder")
     with _locked(directory):
         mine = recorded(directory) is not None  # again, now that no other run can change it
+        if not mine and not _unfinished_claim(directory):
+            raise SearchError(f"{directory} changed while kreg claimed it and was not made by kreg search: kreg "
+                              f"neither resumes nor deletes it.")
         resuming = mine and not overwrite and _resumable(directory, settings, tuner_file)
         if not resuming:
             _clear(directory)
             _io.write_json(os.path.join(directory, MARKER),
                            {"made_by": "kreg search", "settings": settings, "objective": objective})
         yield resuming
+
+
+def _unfinished_claim(directory):
+    """Whether `directory` holds nothing but what a claim killed before its marker was written leaves."""
+    return all(entry == LOCK or _io.is_temporary(entry, MARKER) for entry in os.listdir(directory))
 
 
 @contextlib.contextmanager
@@ -142,6 +165,11 @@ def _resumable(directory, settings, tuner_file):
                 trials[trial["trial_id"]] = trial
     oracle = read(oracle_path, "oracle") if os.path.exists(oracle_path) else None
     if not (oracle and oracle["end_order"]) and not any(t["status"] in FINISHED for t in trials.values()):
+        results = [entry for entry in RESULTS if os.path.exists(os.path.join(directory, entry))]
+        if results:
+            raise SearchError(f"Cannot resume {directory}: it holds a finished search ({', '.join(results)}) but its "
+                              f"Keras Tuner state {os.path.join(directory, 'tuner', 'search', 'oracle.json')} is "
+                              f"missing. Nothing was changed; use --overwrite to start this experiment again.")
         return False  # nothing finished: nothing to keep
     raised = _same_settings(directory, settings)
     if oracle is None:

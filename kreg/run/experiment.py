@@ -36,6 +36,7 @@ import os
 import re
 import tomllib
 
+from kreg import _seeds
 from kreg import data as datasets
 from kreg import tuning
 
@@ -48,21 +49,11 @@ SCHEMA = {
     "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float, "residual": bool},
     "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
                "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
-    "space": {
-        "regularizer": {"choices": list, "l1": list, "l2": list, "group_lasso": list, "weight_decay": list,
-                        "orthogonal": list, "num_examples": bool},
-        "dropout": {"rate": list, "step": float, "scalings": list},
-        "max_norm": {"max_value": list, "optional": bool},
-        "augment": {"transforms": list, "magnitudes": dict, "value_range": list},
-        "schedule": {"warmup_epochs": int},
-        "label_smoothing": {"smoothing": list, "step": float},
-        "spectral_norm": {"power_iterations": list, "optional": bool},
-        "spatial_dropout": {"rate": list, "step": float, "scalings": list},
-        "drop_path": {"rate": list, "step": float, "scalings": list},
-        "drop_block": {"rate": list, "block_size": list, "step": float, "scalings": list},
-    },
+    "space": {name: space.keys for name, space in tuning.spaces.SPACES.items()},
     "confirm": {"seeds": int, "top": int, "by": str},
 }
+# What each model kind takes in `[model]`.
+MODELS = {"mlp": {"hidden", "learning_rate"}, "cnn": {"filters", "dense", "learning_rate", "residual"}}
 
 
 def _check(table, schema, where, path):
@@ -101,11 +92,17 @@ def load(path, **overrides):
     (the number of seeds); None keeps the file's value) are the command line's
     flags: they replace the file's values before the checks.
     """
+    _check_overrides(overrides)
     try:
         with open(path, "rb") as f:
             table = tomllib.load(f)
     except FileNotFoundError:
         raise ValueError(f"No experiment file {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"The experiment file {path} is a folder") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not valid TOML: it is not UTF-8 text ({error.reason} at byte "
+                         f"{error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from None
     _check(table, SCHEMA, "", path)
@@ -133,6 +130,27 @@ def load(path, **overrides):
     return table
 
 
+OVERRIDES = {"max_trials": "--max-trials", "epochs": "--epochs", "seed": "--seed", "confirm": "--confirm",
+             "deterministic": "--deterministic"}
+
+
+def _check_overrides(overrides):
+    """The command line's values, named as the flags that gave them."""
+    for key, value in overrides.items():
+        if key not in OVERRIDES:
+            raise TypeError(f"load() got an unexpected override {key!r}; known: {sorted(OVERRIDES)}")
+        if value is None:
+            continue
+        if key == "deterministic":
+            ok = isinstance(value, bool)
+        else:
+            low = 0 if key == "seed" else 1
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not ok:
+            expected = "True or False" if key == "deterministic" else f"an int >= {0 if key == 'seed' else 1}"
+            raise ValueError(f"{OVERRIDES[key]} must be {expected}. Received: {value!r}")
+
+
 def _check_values(table, path):
     if not NAME.fullmatch(table["name"]):
         raise ValueError(f"{path}: `name` must be a plain name (letters, digits, `.`, `_`, `-`, starting with a "
@@ -148,6 +166,16 @@ def _check_values(table, path):
     for key, value in table["confirm"].items():
         if key != "by" and value < 1:
             raise ValueError(f"{path}: `confirm.{key}` must be an int >= 1. Received: {key}={value!r}")
+    schedule = table["space"].get("schedule", {}).get("warmup_epochs")
+    if schedule is not None and schedule > search["epochs"]:
+        raise ValueError(f"{path}: `space.schedule.warmup_epochs` must be at most `search.epochs` "
+                         f"({search['epochs']}): a longer warm-up never reaches the trial's regularization, which the "
+                         f"trial's record would show all the same. "
+                         f"Received: warmup_epochs={schedule!r}")
+    try:
+        _seeds.check(table["seed"], trials=search["max_trials"], confirmations=table["confirm"]["seeds"])
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
     if search["tuner"] not in tuning.TUNERS:
         raise ValueError(f"{path}: `search.tuner` must be one of {sorted(tuning.TUNERS)}. "
                          f"Received: tuner={search['tuner']!r}")
@@ -158,7 +186,7 @@ def _check_values(table, path):
                          f"{', '.join(OBJECTIVES)}. Received: objective={search['objective']!r}.{hint}")
 
 
-SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "examples")
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
 
 def find(name_or_path, folder="experiments"):
@@ -204,12 +232,6 @@ SOURCES = {
 }
 
 
-def load_data(experiment):
-    """`((x, y), (x_val, y_val), (x_test, y_test))` for the experiment's `[data]`, split with its seed."""
-    source, shape, spec = _split_data(experiment["data"])
-    return SOURCES[source][0](flat=shape == "flat", seed=experiment["seed"], **spec)
-
-
 def _split_data(spec):
     """`[data]` as its source, its shape (with their defaults) and the loader's own keys."""
     rest = dict(spec)
@@ -231,64 +253,19 @@ def _check_data(spec):
         raise ValueError(f"data.path is needed for source {source!r}")
 
 
-def data_record(experiment, data):
-    """What `result.json` records of the data: its source, the split's seed, and each split's size and class counts.
-
-    Every source's split is drawn stratified by class with the experiment's
-    seed; the training labels counted are those trained on (after label noise).
-    """
-    return {"source": experiment["data"].get("source", "digits"), "seed": experiment["seed"], "stratified": True,
-            **datasets.describe(data)}
-
-
 def _only(spec, allowed, source):
     extra = set(spec) - allowed
     if extra:
         raise ValueError(f"data keys {sorted(extra)} do not apply to source {source!r} (it takes {sorted(allowed)})")
 
 
-_SPACES = {
-    "regularizer": tuning.RegularizerSpace, "dropout": tuning.DropoutSpace, "max_norm": tuning.MaxNormSpace,
-    "augment": tuning.AugmentSpace, "schedule": tuning.ScheduleSpace, "label_smoothing": tuning.LabelSmoothingSpace,
-    "spectral_norm": tuning.SpectralNormSpace, "spatial_dropout": tuning.SpatialDropoutSpace,
-    "drop_path": tuning.DropPathSpace, "drop_block": tuning.DropBlockSpace,
-}
-
-
-def spaces(experiment, num_examples):
-    """The search spaces of `[space]`: each table present (or defaulted) builds its space."""
-    built = {}
-    for name, options in experiment["space"].items():
-        options = dict(options)
-        if name == "regularizer" and options.pop("num_examples", False):
-            options["num_examples"] = num_examples
-        if name == "augment":
-            options["seed"] = experiment["seed"]
-        built[name] = _SPACES[name](**options)
-    return built
-
-
-def hypermodel(experiment, input_shape, num_classes, num_examples, *, baseline=False):
-    """The experiment's hypermodel; with `baseline`, the same network with no regularization at all."""
-    model = dict(experiment["model"])
-    kind = model.pop("kind", "mlp")
-    chosen = {} if baseline else spaces(experiment, num_examples)
-    components = {name: chosen.get(name) for name in ("regularizer", "dropout", "max_norm", "augment", "schedule",
-                                                       "label_smoothing", "spectral_norm")}
-    if kind == "mlp":
-        _only_model(model, {"hidden", "learning_rate"}, kind)
-        extra = set(chosen) & {"spatial_dropout", "drop_path", "drop_block"}
-        if extra:
-            raise ValueError(f"space tables {sorted(extra)} apply to model.kind \"cnn\" only. Received: kind='mlp'")
-        return tuning.RegularizedMLP(num_classes, input_shape, **components, **model)
-    if kind == "cnn":
-        _only_model(model, {"filters", "dense", "learning_rate", "residual"}, kind)
-        family = {name: chosen.get(name) for name in ("spatial_dropout", "drop_path", "drop_block")}
-        return tuning.RegularizedCNN(num_classes, input_shape, **components, **family, **model)
-    raise ValueError(f"model.kind must be \"mlp\" or \"cnn\". Received: {kind!r}")
-
-
-def _only_model(model, allowed, kind):
-    extra = set(model) - allowed
-    if extra:
-        raise ValueError(f"model keys {sorted(extra)} do not apply to kind {kind!r} (it takes {sorted(allowed)})")
+def describe(folder="experiments"):
+    """`[(name, path, description)]` of `list_experiments(folder)`; a file that cannot be read says why instead."""
+    rows = []
+    for name, path in list_experiments(folder).items():
+        try:
+            description = load(path).get("description", "")
+        except ValueError as error:
+            description = f"(cannot be read: {error})"
+        rows.append((name, path, description))
+    return rows

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import kreg
-from kreg import cli, experiments, search as kreg_search
+from kreg import cli
+from kreg.run import experiment as experiments
+from kreg.run import workers as launcher
 
 pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
 
@@ -250,8 +252,8 @@ def test_a_folder_of_an_earlier_kreg_is_not_resumed_blindly(tmp_path, searched, 
 def test_one_run_per_folder_and_kill_releases_the_lock(tmp_path, capsys):
     experiment = tiny(tmp_path, trials=1, epochs=1)
     logdir = tmp_path / "logs"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom kreg import _state\n"
-                               "with _state._locked(sys.argv[1]):\n    print('locked', flush=True)\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom kreg.run import folder\n"
+                               "with folder._locked(sys.argv[1]):\n    print('locked', flush=True)\n"
                                "    time.sleep(120)", str(logdir / "tiny")], stdout=subprocess.PIPE, text=True, env=ENV)
     (logdir / "tiny").mkdir(parents=True)
     try:
@@ -360,7 +362,8 @@ def test_a_folder_killed_before_any_trial_finished_starts_afresh(tmp_path, searc
     (project / "trial_0" / "trial.json").write_text(json.dumps({**trial, "status": "RUNNING"}))
     (project / "oracle.json").unlink()  # killed after trial 0 began: no oracle.json yet, nothing finished
     (project / "tuner0.json").unlink()
-    (logdir / "tiny" / "result.json").unlink()
+    for result in ("result.json", "weights.npz", "confirm"):  # nothing finished: no results either
+        shutil.rmtree(logdir / "tiny" / result) if result == "confirm" else (logdir / "tiny" / result).unlink()
     capsys.readouterr()
     assert search(experiment, logdir) == 0
     assert "starting tiny" in capsys.readouterr().out
@@ -540,7 +543,7 @@ class FakeProcess:
 def test_the_launcher_stops_when_every_worker_died(tmp_path, capsys):
     chief = FakeProcess(None)
     workers = {"tuner0": FakeProcess(None, -9, pid=1), "tuner1": FakeProcess(None, None, 1, pid=2)}
-    assert kreg_search._supervise(chief, workers, str(tmp_path / "dead.json"), str(tmp_path)) == 1
+    assert launcher.supervise(chief, workers, str(tmp_path / "dead.json"), str(tmp_path)) == 1
     err = capsys.readouterr().err
     assert "worker tuner0 (pid 1) died (killed by signal 9)" in err and "worker tuner1 (pid 2) died (exit code 1)" in err
     assert "every worker died" in err and json.loads((tmp_path / "dead.json").read_text()) == ["tuner0", "tuner1"]
@@ -548,7 +551,7 @@ def test_the_launcher_stops_when_every_worker_died(tmp_path, capsys):
 
 def test_the_launcher_reports_a_dead_chief(tmp_path, capsys):
     workers = {"tuner0": FakeProcess(None)}
-    assert kreg_search._supervise(FakeProcess(None, -9, pid=7), workers, str(tmp_path / "d.json"), str(tmp_path)) == 1
+    assert launcher.supervise(FakeProcess(None, -9, pid=7), workers, str(tmp_path / "d.json"), str(tmp_path)) == 1
     assert "the chief (pid 7) died (killed by signal 9)" in capsys.readouterr().err
 
 
@@ -557,3 +560,137 @@ def test_all_trials_failed_exits_3(tmp_path, capsys):
     path.write_text(TINY.format(trials=2, epochs=2).replace('hidden = [32]', 'hidden = [32]\nlearning_rate = 1e30'))
     assert cli.main(["search", str(path), "--logdir", str(tmp_path / "logs")]) == 3
     assert "all 2 trials failed" in capsys.readouterr().err
+
+
+DIGITS = 'source = "digits"\ntrain_size = 200\nvalidation_size = 100'
+# Each turns the finished `tiny` experiment into one that must be refused before its folder is touched.
+REFUSED = {
+    "dropout rate above 1": ("", "[space.dropout]\nrate = [0.0, 1.5]\n", "rate"),
+    "unknown transform": ("", '[space.augment]\ntransforms = ["warp"]\n', "transforms"),
+    "drop_path on an MLP": ("", "[space.drop_path]\nrate = [0.0, 0.2]\n", 'apply to model.kind "cnn" only'),
+    "drop_block on an MLP": ("", "[space.drop_block]\nrate = [0.0, 0.1]\n", 'apply to model.kind "cnn" only'),
+    "filters on an MLP": ("hidden = [32]", "hidden = [32]\nfilters = [4]", "model keys ['filters']"),
+    "kind rnn": ('kind = "mlp"', 'kind = "rnn"', "model.kind must be one of"),
+    "hidden empty": ("hidden = [32]", "hidden = []", "hidden"),
+    "hidden zero": ("hidden = [32]", "hidden = [0]", "hidden"),
+    "negative learning rate": ("hidden = [32]", "hidden = [32]\nlearning_rate = -0.1", "learning_rate"),
+    "learning rate past float32": ("hidden = [32]", "hidden = [32]\nlearning_rate = 1e308", "float32"),
+    "negative l2": ("l2 = [1.0, 10.0]", "l2 = [-1, 10]", "l2"),
+    "confirm by nothing": ("seeds = 1", 'seeds = 1\nby = "nonexistent"', "by='nonexistent'"),
+    "too many examples": ("train_size = 200", "train_size = 100000", "train_size"),
+    "label noise 1": ("train_size = 200", "train_size = 200\nlabel_noise = 1.0", "label_noise"),
+    "rotation on flat data": ("", "[space.augment]\ntransforms = [\"rotation\"]\n", "need images"),
+    "smoothing step past its range": ("", "[space.label_smoothing]\nsmoothing = [0.0, 0.2]\nstep = 1e308\n", "step"),
+    "warm-up longer than training": ("", "[space.schedule]\nwarmup_epochs = 1000000000000000000\n", "warmup_epochs"),
+    "seeds past 2**32": ("max_trials = 1", "max_trials = 4611686018427387904", "2**32"),
+    "npz of the wrong layout": (DIGITS, 'source = "npz"\npath = "half.npz"', "lacks array 'x_test'"),
+    "npz path naming a .npy file": (DIGITS, 'source = "npz"\npath = "one.npy"', "one array"),
+    "text posing as npz": (DIGITS, 'source = "npz"\npath = "text.npz"', "text.npz"),
+}
+
+
+@pytest.mark.parametrize("flags", [["--overwrite"], ["--resume"], ["--workers", "2", "--overwrite"]],
+                         ids=["overwrite", "resume", "workers"])
+@pytest.mark.parametrize("change", list(REFUSED))
+def test_a_refused_experiment_leaves_a_finished_folder_byte_for_byte(tmp_path, searched, change, flags, capsys):
+    """The issue's reproduction: `--overwrite` cleared the folder before the model and the spaces were checked."""
+    experiment, logdir = finished(tmp_path, searched)
+    np.savez(tmp_path / "half.npz", x_train=np.zeros((20, 4)), y_train=np.zeros(20))
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    (tmp_path / "text.npz").write_text("x_train,y_train\n1,2\n")
+    old, new, named = REFUSED[change]
+    text = open(experiment).read()
+    text = text.replace(old, new) if old else text + new
+    text = text.replace('"half.npz"', repr(str(tmp_path / "half.npz"))).replace('"one.npy"', repr(str(
+        tmp_path / "one.npy"))).replace('"text.npz"', repr(str(tmp_path / "text.npz")))
+    assert text != open(experiment).read()
+    open(experiment, "w").write(text)
+    before = files(logdir)
+    capsys.readouterr()
+    assert search(experiment, logdir, *flags) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err, err
+    assert files(logdir) == before
+
+
+def test_a_missing_tuner_folder_is_an_error_not_a_restart(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)
+    shutil.rmtree(logdir / "tiny" / "tuner")
+    before = files(logdir)
+    capsys.readouterr()
+    assert search(experiment, logdir) == 2
+    err = capsys.readouterr().err
+    assert str(logdir / "tiny" / "tuner" / "search" / "oracle.json") in err and "missing" in err
+    assert files(logdir) == before
+
+
+def test_other_data_are_refused_on_resume(tmp_path, searched, capsys):
+    """The folder records the data's fingerprint; other data at the same path give another one."""
+    from kreg.run import plan
+
+    experiment, logdir = finished(tmp_path, searched)
+    marker = logdir / "tiny" / "search.json"
+    record = json.loads(marker.read_text())
+    assert len(record["settings"]["data"]["fingerprint"]) == 64
+    record["settings"]["data"]["fingerprint"] = "0" * 64  # as if the folder's data had been other data
+    marker.write_text(json.dumps(record))
+    before = files(logdir)
+    capsys.readouterr()
+    assert search(experiment, logdir) == 2
+    assert "data.fingerprint: '0000" in capsys.readouterr().err
+    assert files(logdir) == before
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.random((40, 4)), y_train=np.arange(40) % 2, x_test=rng.random((10, 4)),
+                  y_test=np.arange(10) % 2)
+    np.savez(tmp_path / "d.npz", **arrays)
+    path = tmp_path / "npz.toml"
+    path.write_text(f'[data]\nsource = "npz"\npath = "{tmp_path / "d.npz"}"\n[model]\nhidden = [4]\n')
+    first = plan.make(str(path), logdir=str(tmp_path / "l")).settings["data"]["fingerprint"]
+    assert plan.make(str(path), logdir=str(tmp_path / "l")).settings["data"]["fingerprint"] == first
+    arrays["x_train"][0, 0] += 1e-6
+    np.savez(tmp_path / "d.npz", **arrays)  # the same path, other data
+    assert plan.make(str(path), logdir=str(tmp_path / "l")).settings["data"]["fingerprint"] != first
+
+
+def test_a_confirmation_only_grows(tmp_path, searched, capsys):
+    experiment, logdir = finished(tmp_path, searched)  # confirmed on 1 seed
+    assert search(experiment, logdir, "--confirm", "2") == 0
+    result = json.loads((logdir / "tiny" / "result.json").read_text())
+    assert len(result["confirmation"]["seeds"]) == 2
+    before = files(logdir / "tiny" / "confirm")
+    capsys.readouterr()
+    assert search(experiment, logdir, "--confirm", "1") == 0
+    assert "already holds 2 confirmed seeds" in capsys.readouterr().out
+    after = json.loads((logdir / "tiny" / "result.json").read_text())
+    assert after["confirmation"] == result["confirmation"]  # reported whole, not shrunk to one seed
+    assert files(logdir / "tiny" / "confirm") == before
+
+
+def test_a_folder_killed_while_it_was_claimed_is_resumed(tmp_path, capsys):
+    """A kill -9 right after the folder was made left its lock and its marker's temporary file: kreg's own."""
+    experiment = tiny(tmp_path, trials=1, epochs=1)
+    logdir = tmp_path / "logs"
+    (logdir / "tiny").mkdir(parents=True)
+    (logdir / "tiny" / "kreg.lock").write_text("123\n")
+    (logdir / "tiny" / ".tmp-0123456789ab-search.json").write_text('{"made_by"')
+    assert search(experiment, logdir) == 0
+    assert "starting tiny" in capsys.readouterr().out
+    assert not list((logdir / "tiny").glob(".tmp-*"))
+    (logdir / "other").mkdir()
+    (logdir / "other" / ".tmp-0123456789ab-notes.txt").write_text("mine")  # not a marker's: not kreg's
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.format(trials=1, epochs=1).replace('name = "tiny"', 'name = "other"'))
+    assert search(other, logdir) == 2
+    assert "was not made by kreg search" in capsys.readouterr().err
+
+
+def test_a_search_whose_trials_all_fail_stops_after_three_naming_the_first(tmp_path, capsys):
+    """It used to train its whole budget (`max_consecutive_failed_trials` was a million)."""
+    path = tmp_path / "explode.toml"
+    path.write_text(TINY.format(trials=6, epochs=2).replace('hidden = [32]', 'hidden = [32]\nlearning_rate = 1e30'))
+    assert cli.main(["search", str(path), "--logdir", str(tmp_path / "logs")]) == 3
+    err = capsys.readouterr().err
+    stopped = err[err.index("kreg: the search stopped"):]
+    assert "The first, trial 0, failed with" in stopped and "became" in stopped
+    trials = sorted(p.name for p in (tmp_path / "logs" / "tiny" / "tuner" / "search").glob("trial_*"))
+    assert trials == ["trial_0", "trial_1", "trial_2"]

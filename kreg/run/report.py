@@ -1,0 +1,361 @@
+"""Everything kreg shows of a search: the progress lines, the confirmation's summary, TensorBoard scalars and plot,
+and `kreg report` (`report.md` and its PNGs)."""
+
+import glob
+import io
+import json
+import math
+import os
+import time
+
+import numpy as np
+from tensorboard.util import tensor_util
+
+from kreg import _events
+from kreg import _io
+from kreg.run import confirm
+from kreg.run import folder
+
+
+def progress(budget, started, direction):
+    """`on_progress(event, trial)` for kreg's tuners: a line when a trial begins, one when it ends."""
+    state = {"best": None, "done": 0}
+
+    def report(event, trial):
+        number = int(trial.trial_id) + 1
+        if event == "begin":
+            print(f"trial {trial.trial_id} ({number} of {budget}): {values(trial.hyperparameters.values)}", flush=True)
+            return
+        state["done"] += 1
+        elapsed = time.time() - started
+        left = elapsed / state["done"] * max(budget - number, 0)
+        score = "failed" if trial.status != "COMPLETED" else f"score {trial.score:.4f}"
+        if trial.status == "COMPLETED" and (state["best"] is None or (trial.score > state["best"]) == (
+                direction == "max")):
+            state["best"] = trial.score
+        best = "none yet" if state["best"] is None else f"{state['best']:.4f}"
+        print(f"  trial {trial.trial_id} {score}; best so far {best}; elapsed {elapsed:.0f} s, about {left:.0f} s "
+              f"left", flush=True)
+
+    return report
+
+
+def values(hyperparameters):
+    """`name=value, ...`, floats to 3 significant digits."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hyperparameters.items())
+
+
+def _trials(directory):
+    project = os.path.join(directory, "tuner", "search")
+    if not os.path.isdir(directory):
+        what = "is not a folder" if os.path.exists(directory) else "does not exist"
+        raise ValueError(f"kreg report takes a search's folder LOGDIR/EXPERIMENT: {directory!r} {what}")
+    if not os.path.isdir(project):
+        raise ValueError(f"{directory!r} holds no search (no {project}); run `kreg search` first")
+    path = os.path.join(directory, "search.json")
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+        objective = {"name": summary["objective"]["name"], "direction": summary["objective"]["direction"]}
+    except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"Cannot read {path} ({error!r}): is {directory} a `kreg search` folder?") from None
+    trials = []
+    for path in sorted(glob.glob(os.path.join(project, "trial_*", "trial.json"))):
+        trials.append(folder.read(path, "trial"))
+    return trials, objective, summary.get("settings", {}).get("data", {}).get("label_noise", 0.0)
+
+
+def _curves(run):
+    """`{metric: (steps, values)}` of a TensorBoard run folder (Keras's `epoch_*` scalars).
+
+    Its event files are read in name order, as TensorBoard reads them; a step
+    logged again (a trial run again after a kill) replaces the old points from
+    that step on, as TensorBoard's purge of orphaned data does.
+    """
+    if not os.path.isdir(run):
+        return {}
+    points = {}
+    for name in sorted(os.listdir(run)):
+        if "tfevents" not in name:
+            continue
+        for event in _events.read(os.path.join(run, name)):
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_") and value.HasField("tensor"):
+                    steps = points.setdefault(value.tag[len("epoch_"):], {})
+                    for step in [s for s in steps if s >= event.step]:
+                        del steps[step]
+                    steps[event.step] = float(tensor_util.make_ndarray(value.tensor))
+    return {metric: (list(steps), list(steps.values())) for metric, steps in points.items()}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
+
+
+def _save(figure, path):
+    """Writes `figure` as a PNG at `path`, atomically, and closes it."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(figure)
+    _io.write_bytes(path, buffer.getvalue())
+
+
+def _last_pair(train, val):
+    """`(training, validation)` at the last epoch both curves have, or None."""
+    common = set(train[0]) & set(val[0])
+    if not common:
+        return None
+    step = max(common)
+    return train[1][train[0].index(step)], val[1][val[0].index(step)]
+
+
+def _legend_or_say(ax, message):
+    """A legend of what was drawn, or `message` in the middle of an empty plot."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+
+
+def make(directory, *, top=3):
+    """Writes `curves.png`, `weights.png`, `hyperparameters.png`, `confirm.png` (once confirmed) and `report.md`
+    into `directory`; prints the markdown's text; returns the paths written."""
+    trials, objective, label_noise = _trials(directory)
+    scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
+    scored.sort(key=lambda t: t["score"], reverse=objective["direction"] == "max")
+    written = [os.path.join(directory, name) for name in ("curves.png", "weights.png", "hyperparameters.png")]
+    gaps = curves_png(directory, scored[:top], written[0])
+    weights_png(os.path.join(directory, "weights.npz"), written[1])
+    hyperparameters_png(scored, objective["name"], written[2])
+    confirmation = _confirmation(directory)
+    if confirmation:
+        written.append(os.path.join(directory, "confirm.png"))
+        plot_confirmation(confirmation, written[-1])
+    lines = markdown(directory, trials, scored, objective, gaps, label_noise, confirmation)
+    written.append(os.path.join(directory, "report.md"))
+    _io.write_text(written[-1], "\n".join(lines))
+    print("\n".join(line for line in lines if not line.startswith("![")))
+    return written
+
+
+def _confirmation(directory):
+    path = os.path.join(directory, "result.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f).get("confirmation")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"Cannot read {path} ({error!r}): it is damaged") from None
+
+
+METRIC = "accuracy"
+
+
+def curves_png(directory, trials, path):
+    """Training and validation accuracy by epoch of `trials` and the baseline; returns each run's last-epoch gap."""
+    plt = _pyplot()
+    board = os.path.join(directory, "tensorboard")
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    runs = [(f"trial {t['trial_id']}", os.path.join(board, t["trial_id"], "execution0")) for t in trials]
+    if trials:
+        runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
+    gaps = []  # (run, training, validation) at the last epoch both logged
+    for i, (label, run) in enumerate(runs):
+        train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
+        if METRIC in train and METRIC in val:
+            last = _last_pair(train[METRIC], val[METRIC])
+            gap = "" if last is None else f" (last epoch: training − validation {last[0] - last[1]:+.3f})"
+            if last is not None:
+                gaps.append((label, *last))
+            color = f"C{i}"  # points as well as lines: a 1-epoch run is a point
+            ax.plot(*train[METRIC], color=color, linestyle="--", marker=".", label=f"{label}: training")
+            ax.plot(*val[METRIC], color=color, marker=".", label=f"{label}: validation{gap}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(METRIC)
+    ax.set_title("Accuracy by epoch: training (dashed) and validation (solid)")
+    _legend_or_say(ax, "no finished trial yet: nothing to plot")
+    _save(figure, path)
+    return gaps
+
+
+def weights_png(weights_path, path):
+    """Histograms of the kernel weights `kreg search` saved (`weights.npz`)."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    if os.path.exists(weights_path):
+        with np.load(weights_path) as weights:
+            # The best trial last and thickest, the baseline dashed: neither hidden behind another curve.
+            order = sorted(weights.files, key=lambda label: (label == "best", label == "baseline"))
+            for i, label in enumerate(order):
+                style = {"color": f"C{i}", **{"best": {"linewidth": 2.2, "color": "black"},
+                                              "baseline": {"linestyle": "--"}}.get(label, {})}
+                ax.hist(weights[label], bins=120, histtype="step", density=True, log=True, label=label, **style)
+    ax.set_xlabel("kernel weight")
+    ax.set_ylabel("density (log)")
+    ax.set_title("Kernel weights: the best trial (black), the baseline (dashed), the best of each regularizer")
+    _legend_or_say(ax, "no finished trial yet: no weights")
+    _save(figure, path)
+
+
+def hyperparameters_png(scored, objective, path):
+    """The objective against each hyperparameter, one panel each."""
+    plt = _pyplot()
+    names = sorted({k for t in scored for k in t["hyperparameters"]["values"]})
+    columns = max(1, min(3, len(names)))
+    rows = max(1, -(-len(names) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, layout="constrained")
+    for ax, hp in zip(axes.ravel(), names):
+        points = [(t["hyperparameters"]["values"][hp], t["score"]) for t in scored if hp in t["hyperparameters"]["values"]]
+        xs = [p[0] for p in points]
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+            ax.scatter(xs, [p[1] for p in points])
+            if xs and min(xs) > 0 and max(xs) / min(xs) > 100:
+                ax.set_xscale("log")
+        else:
+            labels = sorted({str(x) for x in xs})
+            ax.scatter([labels.index(str(x)) for x in xs], [p[1] for p in points])
+            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_title(hp, fontsize=9)
+        ax.set_ylabel(objective, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    if not names:
+        axes[0, 0].text(0.5, 0.5, "no finished trial yet: nothing to plot", ha="center", va="center")
+    _save(figure, path)
+
+
+def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation):
+    """`report.md`'s lines: the best trials, the curves' gaps, the plots, the confirmation."""
+    name, direction = objective["name"], objective["direction"]
+    lines = [f"# Report: {os.path.basename(os.path.normpath(directory))}", "",
+             f"{len(trials)} trials, {len(scored)} completed; objective {name} ({direction}).", ""]
+    lines += ["| trial | " + name + " | hyperparameters |", "|---|---|---|"]
+    for t in scored[:10]:
+        lines.append(f"| {t['trial_id']} | {t['score']:.4f} | {values(t['hyperparameters']['values'])} |")
+    lines += ["", "![curves](curves.png)", ""]
+    if gaps:
+        noise = f", {label_noise:.0%} of which are flipped here (`label_noise`)" if label_noise else ""
+        lines += [f"`{METRIC}` at the last epoch. Training's is the mean over the epoch's batches, with dropout and "
+                  f"augmentation on, against the training labels{noise}: it can sit below validation. A gap that "
+                  "grows over the epochs (training up, validation down) is what regularization narrows.", "",
+                  "| run | training | validation | training − validation |", "|---|---|---|---|"]
+        lines += [f"| {label} | {train:.4f} | {val:.4f} | {train - val:+.4f} |" for label, train, val in gaps]
+        lines.append("")
+    lines += ["![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    if confirmation:
+        lines += confirmation_markdown(confirmation)
+    return lines
+
+
+def plot(columns, path, *, metric="test accuracy"):
+    """A PNG at `path`: each column's per-seed values as points, its mean with the 95% t-interval as a bar.
+
+    Args:
+        columns: `[(label, [value per seed])]`, drawn left to right.
+    """
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(1.9 * len(columns) + 1.5, 3.6))
+    for i, (label, values) in enumerate(columns):
+        offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
+        ax.scatter(i + np.asarray(offsets), values, s=18, color="0.45", zorder=3,
+                   label="one seed" if i == 0 else None)
+        mean, low, high = confirm.interval(values)
+        if math.isfinite(low):
+            ax.errorbar(i + 0.3, mean, yerr=[[mean - low], [high - mean]], fmt="o", color="C0", capsize=4,
+                        label="mean, 95% CI" if i == 0 else None)
+        else:
+            ax.plot(i + 0.3, mean, "o", color="C0", label="mean" if i == 0 else None)
+    ax.set_xticks(range(len(columns)), [label for label, _ in columns], fontsize=8)
+    ax.set_xlim(-0.5, len(columns) - 0.3)
+    ax.set_ylabel(metric)
+    ax.set_title(f"Confirmation over {max(len(v) for _, v in columns)} seeds", fontsize=10)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    _save(figure, path)
+
+
+
+
+def summary(confirmation):
+    """The printed lines of a confirmation: each column's mean ± sd, and what each step buys, with 95% CIs."""
+    columns, comparisons = confirmation["columns"], confirmation["comparisons"]
+    lines = [f"Confirmed over {len(confirmation['seeds'])} fresh seeds (test accuracy, mean ± sd; each model at "
+             f"{confirmation['selection']}, the baseline also at its last epoch):"]
+    width = max(len(c["label"]) for c in columns.values())
+    for key, column in columns.items():
+        mean, std = np.mean(column["test_accuracy"]), np.std(column["test_accuracy"], ddof=1) if len(
+            column["test_accuracy"]) > 1 else math.nan
+        lines.append(f"  {column['label']:<{width}}  {mean:.4f} ± {std:.4f}")
+    for name, comparison in comparisons.items():
+        a, b = name.split(" - ")
+        if b == "last_epoch" and a != "early_stopping":
+            continue
+        c = comparison["test_accuracy"]
+        lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, 95% CI "
+                     f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}")
+    best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"]["test_accuracy"]
+    if confirmation["winner_unregularized"]:
+        lines.append("  The search's winner uses no regularization: whatever it gains over (a) is early stopping's.")
+    elif not best["ci_low"] > 0:
+        lines.append("  The searched regularization has no confirmed gain beyond early stopping (its interval "
+                     "includes 0 or lies below it).")
+    else:
+        lines.append("  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
+                     "above 0).")
+    return lines
+
+
+def log_confirmation(confirmation, board):
+    """Writes a confirmation to the TensorBoard run `board` as scalars.
+
+    `confirm/COLUMN/test_accuracy` and `test_loss` at step `i` for the i-th seed;
+    `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
+    accuracy) at step 0.
+    """
+    from kreg._events import Writer
+    from kreg.callbacks._base import write_scalars
+
+    writer = Writer(board)
+    for i in range(len(confirmation["seeds"])):
+        write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
+                                  for key, column in confirmation["columns"].items()
+                                  for metric in ("test_accuracy", "test_loss")})
+    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison["test_accuracy"][stat]
+                              for name, comparison in confirmation["comparisons"].items()
+                              for stat in ("difference", "ci_low", "ci_high", "p_value")})
+    writer.close()
+
+
+def confirmation_markdown(confirmation):
+    """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons."""
+    columns = confirmation["columns"]
+    seeds = confirmation["seeds"]
+    lines = [f"## Confirmation over {len(seeds)} fresh seeds", "",
+             f"Each model at {confirmation['selection']}; the baseline also at its last epoch. Test accuracy:", "",
+             "| | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    for column in columns.values():
+        values = column["test_accuracy"]
+        std = np.std(values, ddof=1) if len(values) > 1 else math.nan
+        lines.append(f"| {column['label']} | " + " | ".join(f"{v:.4f}" for v in values)
+                     + f" | {np.mean(values):.4f} ± {std:.4f} |")
+    lines += ["", "| difference | mean | 95% CI | p (paired t-test) |", "|---|---|---|---|"]
+    for name, comparison in confirmation["comparisons"].items():
+        a, b = (columns[key]["label"][:3] for key in name.split(" - "))
+        c = comparison["test_accuracy"]
+        lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
+                     f"{c['p_value']:.3g} |")
+    return lines + ["", summary(confirmation)[-1].strip(), "", "![confirmation](confirm.png)", ""]
+
+
+def plot_confirmation(confirmation, path):
+    """`plot` of a confirmation's columns (test accuracy per seed)."""
+    plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()], path)
