@@ -57,7 +57,7 @@ def test_retrain_keeps_the_first_best_validation_epoch_and_the_last():
     again = confirm.retrain(build, fit, DATA, seed=3, epochs=6, batch_size=32, last=True)
     assert again == result  # the seed repeats initialization and data order
     other = confirm.retrain(build, fit, DATA, seed=4, epochs=6, batch_size=32)
-    assert other["test_loss"] != result["test_loss"] and "last" not in other
+    assert other["test_data_loss"] != result["test_data_loss"] and "last" not in other
     assert 0.0 <= result["last"]["test_accuracy"] <= 1.0
 
 
@@ -66,7 +66,7 @@ def test_a_confirmation_resumes_and_names_a_damaged_file(tmp_path):
 
     def arm(name):
         return lambda seed: calls.append((name, seed)) or {"seed": seed, "test_accuracy": seed / 10,
-                                                            "test_loss": 1.0}
+                                                            "test_data_loss": 1.0}
 
     run = confirm.Confirmation(tmp_path, [1, 2])
     first = run.run({"best": arm("best"), "baseline": arm("baseline")})
@@ -86,7 +86,7 @@ from kreg.run import confirm
 def arm(seed):
     time.sleep(0.4)
     print(seed, flush=True)
-    return {"seed": seed, "test_accuracy": 0.5, "test_loss": 1.0}
+    return {"seed": seed, "test_accuracy": 0.5, "test_data_loss": 1.0}
 confirm.Confirmation(sys.argv[1], range(40)).run({"a": arm, "b": arm})
 """
 
@@ -108,11 +108,11 @@ def test_a_killed_confirmation_loses_and_redoes_nothing(tmp_path):
         done = {name for name in os.listdir(folder) if name.endswith(".json")}
         assert len(done) >= after - 1, after  # the last printed run may have died before its file was written
         for name in done:  # every file is whole
-            assert json.loads((folder / name).read_text())["test_loss"] == 1.0
+            assert json.loads((folder / name).read_text())["test_data_loss"] == 1.0
         redone = []
         confirm.Confirmation(folder, range(max(3, after))).run(
-            {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0},
-             "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_loss": 1.0}})
+            {"a": lambda s: redone.append(("a", s)) or {"seed": s, "test_accuracy": 0.5, "test_data_loss": 1.0},
+             "b": lambda s: redone.append(("b", s)) or {"seed": s, "test_accuracy": 0.5, "test_data_loss": 1.0}})
         assert not {f"{arm}-seed{seed}.json" for arm, seed in redone} & done, after
 
 
@@ -182,3 +182,35 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
                               monitor="val_accuracy", mode="max", by="regularizer")
     value = trials[0].hyperparameters.values["regularizer"]
     assert labelled["columns"][keys[2]]["label"] == f"(c) best with regularizer={value}, trial {trials[0].trial_id}"
+
+
+def test_the_test_loss_compared_across_arms_is_the_data_loss():
+    """Keras 3's `evaluate` adds the penalties: a Dense with L2(10) reported 39.14 = data loss 0.74 + penalty 38.40."""
+
+    def heavy():
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(
+            10, activation="softmax", kernel_regularizer=kreg.regularizers.L2(10.0))])
+        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    kept = {}
+
+    def fit_and_keep(model, x, y, **kwargs):
+        kept["model"] = model
+        return model.fit(x, y, **kwargs)
+
+    result = confirm.retrain(heavy, fit_and_keep, DATA, seed=0, epochs=2, batch_size=32)
+    (_, _), _, (xt, yt) = DATA
+    model = kept["model"]
+    by_hand = float(np.mean(keras.ops.convert_to_numpy(
+        keras.losses.sparse_categorical_crossentropy(yt, model.predict(xt, verbose=0)))))
+    evaluated = model.evaluate(xt, yt, verbose=0, return_dict=True)["loss"]
+    assert result["test_data_loss"] == pytest.approx(by_hand, rel=1e-4)
+    assert evaluated > by_hand + 1.0  # the penalty that used to be compared
+
+
+def test_tied_arms_say_why_there_is_no_interval_instead_of_nan():
+    tied = confirm.compare([0.9, 0.8, 0.7], [0.9, 0.8, 0.7])
+    assert report.interval_text(tied) == "no 95% CI nor p-value: the 3 seeds' differences are all equal (no spread to test)"
+    assert report.interval_text(confirm.compare([0.9], [0.8])) == "no 95% CI nor p-value: one seed"
+    assert report.interval_text(confirm.compare([0.9, 0.8], [0.7, 0.75])) == "95% CI [-0.8280, +1.0780], paired t-test p = 0.344"

@@ -63,8 +63,10 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
             rank >= 2, concatenated) are saved as `.npz` (key "kernels").
 
     Returns:
-        `{"seed", "best_epoch", "test_accuracy", "test_loss"}`, with `"last": {"test_accuracy", "test_loss"}`
-        when `last`.
+        `{"seed", "best_epoch", "test_accuracy", "test_data_loss"}`, with `"last": {"test_accuracy",
+        "test_data_loss"}` when `last`. The data loss is Keras's evaluated loss less the model's penalties
+        (`model.losses`): Keras 3's `evaluate` adds them, so a regularized arm's loss would carry its penalty
+        into a comparison with the unregularized one's.
     """
     (x, y), (xv, yv), (xt, yt) = data
     keras.utils.set_random_seed(seed)
@@ -88,7 +90,8 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
 
 def _test(model, x, y):
     scores = model.evaluate(x, y, verbose=0, return_dict=True)
-    return {"test_accuracy": float(scores["accuracy"]), "test_loss": float(scores["loss"])}
+    penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)  # the same at every batch
+    return {"test_accuracy": float(scores["accuracy"]), "test_data_loss": float(scores["loss"]) - penalty}
 
 
 class Confirmation:
@@ -117,8 +120,11 @@ class Confirmation:
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise ValueError(f"Confirmation state file {path} is damaged ({error}); delete it to run that seed "
                              f"again") from None
+        if isinstance(result, dict) and "test_loss" in result and "test_data_loss" not in result:
+            raise ValueError(f"Confirmation state file {path} was written by an earlier kreg, whose test_loss "
+                             f"included the penalty; delete it to run that seed again")
         if not (isinstance(result, dict) and result.get("seed") == seed
-                and all(isinstance(result.get(k), (int, float)) for k in ("test_accuracy", "test_loss"))):
+                and all(isinstance(result.get(k), (int, float)) for k in METRICS)):
             raise ValueError(f"Confirmation state file {path} is damaged (not a result of seed {seed}); delete it "
                              f"to run that seed again")
         return result
@@ -195,6 +201,7 @@ def interval(values, *, confidence=0.95):
 
 
 # -- a search's confirmation: (a) the unregularized network at its last epoch, (b) with early stopping, (c) the best -----
+METRICS = ("test_accuracy", "test_data_loss")  # what each retrained model is measured by, on the test split
 LABELS = {"last_epoch": "(a) unregularized, last epoch", "early_stopping": "(b) unregularized, early stopping"}
 
 
@@ -211,7 +218,7 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
 
     Returns:
         The confirmation, as `result.json` holds it: `seeds`, `columns` (per
-        column: its label and its per-seed `test_accuracy`, `test_loss`),
+        column: its label and its per-seed `test_accuracy`, `test_data_loss`),
         `comparisons` (`compare` of test accuracy and of test loss: early
         stopping against the last epoch, each trial against early stopping and
         against the last epoch, each other trial against the best),
@@ -245,9 +252,9 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
                                                   for other in ("early_stopping", "last_epoch")]
     pairs += [(f"trial_{t.trial_id}", f"trial_{trials[0].trial_id}") for t in trials[1:]]  # each against the best
     comparisons = {f"{a} - {b}": {metric: compare([r[metric] for r in columns[a]], [r[metric] for r in columns[b]])
-                                  for metric in ("test_accuracy", "test_loss")} for a, b in pairs}
+                                  for metric in METRICS} for a, b in pairs}
     return {"seeds": list(seeds), "selection": f"the first epoch with the best {monitor}",
             "columns": {key: {"label": labels[key], "test_accuracy": [r["test_accuracy"] for r in rows],
-                              "test_loss": [r["test_loss"] for r in rows]} for key, rows in columns.items()},
+                              "test_data_loss": [r["test_data_loss"] for r in rows]} for key, rows in columns.items()},
             "comparisons": comparisons, "best_trial": trials[0].trial_id,
             "winner_unregularized": unregularized(trials[0].hyperparameters.values)}

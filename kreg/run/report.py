@@ -299,8 +299,8 @@ def summary(confirmation):
         if b == "last_epoch" and a != "early_stopping":
             continue
         c = comparison["test_accuracy"]
-        lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, 95% CI "
-                     f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}")
+        lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, "
+                     f"{interval_text(c)}")
     best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"]["test_accuracy"]
     if confirmation["winner_unregularized"]:
         lines.append("  The search's winner uses no regularization: whatever it gains over (a) is early stopping's.")
@@ -313,10 +313,24 @@ def summary(confirmation):
     return lines
 
 
+def interval_text(comparison):
+    """`95% CI [low, high], paired t-test p = P`, or why there is none (one seed; every seed's difference equal)."""
+    c = comparison
+    if not math.isfinite(c["ci_low"]):
+        return f"no 95% CI nor p-value: {_no_interval(c)}"
+    return f"95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}"
+
+
+def _no_interval(comparison):
+    if comparison["n"] < 2:
+        return "one seed"
+    return f"the {comparison['n']} seeds' differences are all equal (no spread to test)"
+
+
 def log_confirmation(confirmation, board):
     """Writes a confirmation to the TensorBoard run `board` as scalars.
 
-    `confirm/COLUMN/test_accuracy` and `test_loss` at step `i` for the i-th seed;
+    `confirm/COLUMN/test_accuracy` and `test_data_loss` at step `i` for the i-th seed;
     `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
     accuracy) at step 0.
     """
@@ -327,7 +341,7 @@ def log_confirmation(confirmation, board):
     for i in range(len(confirmation["seeds"])):
         write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
                                   for key, column in confirmation["columns"].items()
-                                  for metric in ("test_accuracy", "test_loss")})
+                                  for metric in confirm.METRICS})
     write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison["test_accuracy"][stat]
                               for name, comparison in confirmation["comparisons"].items()
                               for stat in ("difference", "ci_low", "ci_high", "p_value")})
@@ -351,8 +365,11 @@ def confirmation_markdown(confirmation):
     for name, comparison in confirmation["comparisons"].items():
         a, b = (columns[key]["label"][:3] for key in name.split(" - "))
         c = comparison["test_accuracy"]
-        lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
-                     f"{c['p_value']:.3g} |")
+        if math.isfinite(c["ci_low"]):
+            lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
+                         f"{c['p_value']:.3g} |")
+        else:
+            lines.append(f"| {a} - {b} | {c['difference']:+.4f} | none: {_no_interval(c)} | none |")
     return lines + ["", summary(confirmation)[-1].strip(), "", "![confirmation](confirm.png)", ""]
 
 
