@@ -694,3 +694,25 @@ def test_a_search_whose_trials_all_fail_stops_after_three_naming_the_first(tmp_p
     assert "The first, trial 0, failed with" in stopped and "became" in stopped
     trials = sorted(p.name for p in (tmp_path / "logs" / "tiny" / "tuner" / "search").glob("trial_*"))
     assert trials == ["trial_0", "trial_1", "trial_2"]
+
+
+def test_a_full_disk_inside_h5py_exits_2_without_a_traceback_and_resumes(tmp_path):
+    """A real full disk (a 2 MB tmpfs): h5py's checkpoint write failed, then its file, left open, crashed the
+    interpreter at exit (exit 139, after h5py's `OSError` tracebacks)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("no small tmpfs can be mounted here (needs root)")
+    experiment = tmp_path / "full.toml"
+    experiment.write_text(TINY.format(trials=3, epochs=2).replace("hidden = [32]", "hidden = [256, 256]"))
+    try:
+        result = subprocess.run(subprocess_command(experiment, small / "logs"), env=ENV, capture_output=True,
+                                text=True, timeout=300)
+        shutil.copytree(small / "logs", tmp_path / "logs", symlinks=True)  # the same folder, on a disk with room
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "No space left on the device" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert search(experiment, tmp_path / "logs") == 0

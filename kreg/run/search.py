@@ -8,6 +8,7 @@ never touches it.
 import contextlib
 import dataclasses
 import errno
+import gc
 import io
 import json
 import math
@@ -64,9 +65,13 @@ def run(plan, *, role=None, shared=False, dead_workers=None):
                       f"again to resume.", file=sys.stderr)
             return INTERRUPTED
         except OSError as error:
-            raise SearchError(os_message(error, plan.directory)) from None
+            message = os_message(error, plan.directory)
+            _release_open_files()
+            raise SearchError(message) from None
         except _DiskFull as error:
-            raise SearchError(os_message(error.__cause__, plan.directory)) from None
+            message = os_message(error.__cause__, plan.directory)
+            _release_open_files()
+            raise SearchError(message) from None
 
 
 class Interrupts:
@@ -141,6 +146,25 @@ class _StopOnFullDisk(kt.HyperModel):
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise _DiskFull(str(error)) from error
             raise
+
+
+def _release_open_files():
+    """Closes the HDF5 files a failed write left open, now, with h5py's complaints muted.
+
+    A full disk met inside Keras's `save_weights` leaves its `h5py.File` open,
+    held by the failed call's frames (the error's traceback); closed at exit
+    instead, h5py printed an `OSError` it cannot raise from a finalizer and the
+    interpreter crashed in HDF5 (exit 139).
+    """
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        h5py = sys.modules.get("h5py")
+        for left_open in [o for o in gc.get_objects() if h5py and isinstance(o, h5py.File)]:
+            with contextlib.suppress(Exception):  # its last write fails again: the file is given up, not kept
+                left_open.close()
+    finally:
+        sys.unraisablehook = hook
 
 
 def os_message(error, directory):
