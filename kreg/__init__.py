@@ -1,5 +1,7 @@
 """kreg: regularization experiments for Keras."""
 
+import importlib.metadata
+
 from kreg import callbacks
 from kreg import constraints
 from kreg import augment
@@ -14,7 +16,7 @@ from kreg.inference import convert_dropout_scaling
 from kreg.inference import fold_dropout_scaling
 from kreg.inference import mc_predict
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("kreg")  # pyproject.toml's
 
 
 def __getattr__(name):

@@ -1,110 +1,12 @@
-"""The `kreg` command line: a parser over `kreg.run`, which does the work (see `kreg/run/README.md`)."""
+"""`python -m kreg.cli`: the `kreg` command (`kreg_cli`, kept outside the package so that `kreg --help` imports no
+Keras)."""
 
-import argparse
 import sys
 
-_SEARCH_FLAGS = ("max_trials", "epochs", "seed", "deterministic", "confirm")
+from kreg_cli import build_parser
+from kreg_cli import main
 
-
-def _search(args):
-    from kreg.run import experiment, plan, search, workers
-
-    overrides = {key: getattr(args, key) for key in _SEARCH_FLAGS}
-    overrides["deterministic"] = overrides["deterministic"] or None  # absent: the file's value
-    made = plan.make(experiment.find(args.experiment), logdir=args.logdir, resume=args.resume,
-                     overwrite=args.overwrite, **overrides)
-    if args.workers is not None:
-        return workers.launch(made, args.workers, overrides)
-    return search.run(made)
-
-
-def _report(args):
-    from kreg.run import report
-
-    for path in report.make(args.logdir):
-        print(f"wrote {path}")
-    return 0
-
-
-def _list(args):
-    from kreg.run import experiment
-
-    for name, path, description in experiment.describe(args.folder):
-        print(f"{name:<20} {description}  ({path})")
-    return 0
-
-
-def _train(args):
-    from kreg.run import train
-
-    return train.run(epochs=args.epochs, train_size=args.train_size, label_noise=args.label_noise, l2=args.l2,
-                     max_norm=args.max_norm, seed=args.seed, logdir=args.logdir)
-
-
-def _int(text):
-    """An int, or argparse's error naming the flag (not this function)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int, received {text!r}") from None
-
-
-def _workers(text):
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1, received {text}")
-    return value
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(prog="kreg", description="Regularization experiments for Keras.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    search = commands.add_parser("search", help="run an experiment's search (resumes an existing one)")
-    search.add_argument("experiment", help="a shipped experiment's name (see `kreg list`), or a .toml file's path")
-    search.add_argument("--max-trials", type=_int)
-    search.add_argument("--epochs", type=_int)
-    search.add_argument("--logdir", default="logs")
-    search.add_argument("--seed", type=_int)
-    search.add_argument("--workers", type=_workers, help="run Keras Tuner's chief and N workers on this host")
-    search.add_argument("--confirm", type=_int, metavar="K",
-                        help="retrain the best configuration and the unregularized network on K fresh seeds")
-    search.add_argument("--deterministic", action="store_true",
-                        help="TensorFlow op determinism and seeded trials: the same seed gives the same metrics")
-    again = search.add_mutually_exclusive_group()
-    again.add_argument("--resume", action="store_true", help="resume; an error if there is nothing to resume")
-    again.add_argument("--overwrite", action="store_true", help="delete this experiment's folder and start again")
-    search.set_defaults(run=_search)
-    report = commands.add_parser("report", help="a table and plots of a search: kreg report LOGDIR/EXPERIMENT")
-    report.add_argument("logdir")
-    report.set_defaults(run=_report)
-    listing = commands.add_parser("list", help="the shipped experiments, and those in ./experiments/")
-    listing.add_argument("--folder", default="experiments", help="a folder of .toml files that override the shipped")
-    listing.set_defaults(run=_list)
-    train = commands.add_parser("train", help="train an unregularized and a regularized MLP on label-noisy digits")
-    train.add_argument("--epochs", type=_int, default=60)
-    train.add_argument("--train-size", type=_int, default=500)
-    train.add_argument("--label-noise", type=float, default=0.3)
-    train.add_argument("--l2", type=float, default=10.0, help="λ of L2 in the λ/(2n) convention")
-    train.add_argument("--max-norm", type=float, default=4.0)
-    train.add_argument("--seed", type=_int, default=0)
-    train.add_argument("--logdir", default="logs")
-    train.set_defaults(run=_train)
-    return parser
-
-
-def main(argv=None):
-    """Exit codes: 0 success, 1 a distributed search left trials to run, 2 bad input or damaged state, 3 the trials
-    failed (every one, or three in a row), 130 interrupted (Ctrl-C)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ValueError as error:
-        print(f"kreg: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("kreg: interrupted", file=sys.stderr)
-        return 130
-
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

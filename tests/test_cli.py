@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -101,3 +103,39 @@ def test_a_bad_flag_value_is_blamed_on_the_flag(tmp_path, flag, value, says, cap
 def test_train_refuses_zero_epochs(tmp_path, capsys):
     assert cli.main(["train", "--epochs", "0", "--logdir", str(tmp_path)]) == 2
     assert "--epochs" in capsys.readouterr().err and not os.listdir(tmp_path)
+
+
+HEAVY = ("keras", "tensorflow", "keras_tuner", "jax", "torch", "kreg")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["list"], ["search", "--help"], ["train", "--help"]])
+def test_help_version_and_list_import_no_keras(args):
+    """Checked as the issue asks, with `python -X importtime`: every module imported is listed on stderr."""
+    code = f"import kreg_cli\ntry:\n    kreg_cli.main({args!r})\nexcept SystemExit:\n    pass"
+    result = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert imported and not {name for name in imported if name.split(".")[0] in HEAVY}
+    assert result.stdout.strip()  # it printed what was asked
+
+
+def test_version_is_the_package_metadata(capsys):
+    import importlib.metadata
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    assert capsys.readouterr().out.strip() == f"kreg {importlib.metadata.version('kreg')}" == f"kreg {kreg.__version__}"
+
+
+@pytest.mark.tensorflow_only
+def test_commands_print_no_tensorflow_start_up_log_unless_the_user_asks(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[search]\nmax_trials = 0\n")
+    command = [sys.executable, "-m", "kreg_cli", "search", str(bad), "--logdir", str(tmp_path / "logs")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 2 and quiet.stderr.splitlines() == [
+        f"kreg: error: {bad}: `search.max_trials` must be an int >= 1. Received: max_trials=0"]
+    loud = subprocess.run(command, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"}, capture_output=True, text=True,
+                          timeout=300)
+    assert loud.returncode == 2 and "I0000" in loud.stderr  # the user's own setting wins: nothing filtered

@@ -1,6 +1,7 @@
 """kreg's reach into Keras Tuner internals (`kreg/tuning/_compat.py`): each fails loudly if Keras Tuner changes."""
 
 import json
+import os
 
 import keras
 import pytest
@@ -201,3 +202,22 @@ def test_keras_tuner_writes_its_state_through_save_json_which_atomic_state_swaps
     assert written == [str(tmp_path / "trial.json")] and not (tmp_path / "trial.json").exists()
     trial.save(str(tmp_path / "trial.json"))  # restored after the block
     assert len(written) == 1 and (tmp_path / "trial.json").exists()
+
+
+def test_keras_tuner_calls_the_execution_hook_once_per_execution_with_the_callbacks_it_fits_with(tmp_path):
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append("fitted")
+
+    class Recording(_compat.ExecutionHook, kt.RandomSearch):
+        def configure_execution(self, callbacks, trial, execution):
+            seen.append((trial.trial_id, execution, any(isinstance(c, Probe) for c in callbacks)))
+            callbacks.append(Probe())  # what the hook adds is fitted with
+
+    tuner = Recording(Counted(), objective="val_accuracy", max_trials=1, executions_per_trial=2,
+                      directory=str(tmp_path), project_name="p", seed=1)
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0, callbacks=[])
+    assert seen == [("0", 0, False), "fitted", ("0", 1, False), "fitted"]
+    assert _compat.execution_dir(tuner, "logs", "3", 1) == os.path.join("logs", "3", "execution1")

@@ -257,15 +257,3 @@ def _only(spec, allowed, source):
     extra = set(spec) - allowed
     if extra:
         raise ValueError(f"data keys {sorted(extra)} do not apply to source {source!r} (it takes {sorted(allowed)})")
-
-
-def describe(folder="experiments"):
-    """`[(name, path, description)]` of `list_experiments(folder)`; a file that cannot be read says why instead."""
-    rows = []
-    for name, path in list_experiments(folder).items():
-        try:
-            description = load(path).get("description", "")
-        except ValueError as error:
-            description = f"(cannot be read: {error})"
-        rows.append((name, path, description))
-    return rows

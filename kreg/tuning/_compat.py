@@ -218,3 +218,25 @@ def atomic_state():
         yield
     finally:
         utils.save_json = original
+
+
+class ExecutionHook:
+    """A tuner mixin: `configure_execution(callbacks, trial, execution)` runs before each execution of a trial.
+
+    1.4.8's `Tuner.run_trial` calls its private `_configure_tensorboard_dir(callbacks, trial, execution)` once per
+    execution, with the execution's callbacks (a list it then fits with), before it adds its own; its version
+    recognises a TensorBoard callback by its class name and adds TensorFlow's HParams callback (TensorFlow
+    backend only). This hook replaces it whole.
+    """
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        self.configure_execution(callbacks, trial, execution)
+
+    def configure_execution(self, callbacks, trial, execution):
+        raise NotImplementedError
+
+
+def execution_dir(tuner, logdir, trial_id, execution):
+    """`LOGDIR/TRIAL_ID/executionN`, the folder of one execution's TensorBoard logs (1.4.8's private
+    `Tuner._get_tensorboard_dir`)."""
+    return tuner._get_tensorboard_dir(logdir, trial_id, execution)

@@ -221,7 +221,7 @@ def _hparams_pb(tag, **plugin_data):
     return summary
 
 
-class _KregTuner:
+class _KregTuner(_compat.ExecutionHook):
     """The mixin that mends a Keras Tuner tuner (see the module docstring)."""
 
     def __init__(self, hypermodel=None, *args, pruning=None, seed=None, deterministic=False,
@@ -299,12 +299,14 @@ class _KregTuner:
         self._written = content
 
     # -- each trial -------------------------------------------------------------------------------------------
-    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+    def configure_execution(self, callbacks, trial, execution):
+        """Before each execution of a trial (`_compat.ExecutionHook`): its seed, its TensorBoard folders, its
+        trackers."""
         if self.kreg_seed is not None:
             keras.utils.set_random_seed(_seeds.trial(self.kreg_seed, trial.trial_id, execution))
         for callback in callbacks:
             if isinstance(callback, keras.callbacks.TensorBoard):
-                callback.log_dir = self._get_tensorboard_dir(callback.log_dir, trial.trial_id, execution)
+                callback.log_dir = _compat.execution_dir(self, callback.log_dir, trial.trial_id, execution)
         boards = [c for c in callbacks if isinstance(c, keras.callbacks.TensorBoard)]
         if boards and not any(isinstance(c, RegularizationMonitor) for c in callbacks):
             monitor = RegularizationMonitor(tensorboard=boards[0], data_loss="auto")

@@ -1,0 +1,189 @@
+"""The `kreg` command: a parser in front of `kreg.run`, which does the work (see `kreg/run/README.md`).
+
+It is a module of its own, outside the `kreg` package: `import kreg` imports Keras (kreg's classes must be
+registered for `keras.saving.load_model`), which takes seconds and, on the TensorFlow backend, prints
+TensorFlow's start-up log. `kreg --help`, `kreg --version` and `kreg list` import neither. The other commands
+import Keras with TensorFlow's start-up lines filtered out of standard error (`_quietly_import_keras`), unless
+`TF_CPP_MIN_LOG_LEVEL` is set: then the user's own setting decides.
+"""
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import tomllib
+
+# TensorFlow's start-up lines (2.21): absl's notice that it logs before `InitializeLog`, and the INFO/WARNING/ERROR
+# lines of the CPU feature check, oneDNN, the CUDA stubs and cuInit. Printed while TensorFlow's libraries load,
+# before TF_CPP_MIN_LOG_LEVEL is applied, so no setting removes them all.
+_STARTUP_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$"
+    r"|[IWE]\d{4} [\d:.]+\s+\d+ (port|cudart_stub|cpu_feature_guard|cuda_platform|cuda_executor|cuda_dnn|"
+    r"cuda_fft|cuda_blas)\.cc:\d+\] .*"
+    r"|To enable the following instructions: .*")
+
+
+@contextlib.contextmanager
+def _filtered_stderr(drop):
+    """Within the block, standard error (file descriptor 2, C libraries included) is held; after it, every line
+    but those `drop` matches is written back, in order."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines(keepends=True)
+                    if not drop.match(line.rstrip("\n"))]
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+def _quietly_import_keras():
+    """Imports Keras (and, on its TensorFlow backend, lets TensorFlow find its devices) without the start-up log.
+
+    With `TF_CPP_MIN_LOG_LEVEL` unset it is set to 2 (TensorFlow's C++ errors still show) and the start-up
+    lines are filtered out; set, it is the user's, and nothing is filtered.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with _filtered_stderr(_STARTUP_NOISE):
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe logs here, not at import
+
+
+_SEARCH_FLAGS = ("max_trials", "epochs", "seed", "deterministic", "confirm")
+
+
+def _search(args):
+    _quietly_import_keras()
+    from kreg.run import experiment, plan, search, workers
+
+    overrides = {key: getattr(args, key) for key in _SEARCH_FLAGS}
+    overrides["deterministic"] = overrides["deterministic"] or None  # absent: the file's value
+    made = plan.make(experiment.find(args.experiment), logdir=args.logdir, resume=args.resume,
+                     overwrite=args.overwrite, **overrides)
+    if args.workers is not None:
+        return workers.launch(made, args.workers, overrides)
+    return search.run(made)
+
+
+def _report(args):
+    _quietly_import_keras()
+    from kreg.run import report
+
+    for path in report.make(args.logdir):
+        print(f"wrote {path}")
+    return 0
+
+
+def _list(args):
+    for name, path in _experiments(args.folder).items():
+        try:
+            with open(path, "rb") as f:
+                description = tomllib.load(f).get("description", "")
+        except (OSError, ValueError) as error:  # `kreg search NAME` says all that is wrong with it
+            description = f"(cannot be read: {error})"
+        print(f"{name:<20} {description}  ({path})")
+    return 0
+
+
+def _experiments(folder):
+    """`{name: path}` of the shipped examples (found without importing kreg) and of the files in `folder`."""
+    found = {}
+    for where in (os.path.join(importlib.util.find_spec("kreg").submodule_search_locations[0], "examples"), folder):
+        if os.path.isdir(where):
+            found.update((f[: -len(".toml")], os.path.join(where, f)) for f in os.listdir(where) if f.endswith(".toml"))
+    return dict(sorted(found.items()))
+
+
+def _train(args):
+    _quietly_import_keras()
+    from kreg.run import train
+
+    return train.run(epochs=args.epochs, train_size=args.train_size, label_noise=args.label_noise, l2=args.l2,
+                     max_norm=args.max_norm, seed=args.seed, logdir=args.logdir)
+
+
+def _int(text):
+    """An int, or argparse's error naming the flag (not this function)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int, received {text!r}") from None
+
+
+def _workers(text):
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, received {text}")
+    return value
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="kreg", description="Regularization experiments for Keras.")
+    parser.add_argument("--version", action="version", version=f"kreg {importlib.metadata.version('kreg')}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    search = commands.add_parser("search", help="run an experiment's search (resumes an existing one)")
+    search.add_argument("experiment", help="a shipped experiment's name (see `kreg list`), or a .toml file's path")
+    search.add_argument("--max-trials", type=_int)
+    search.add_argument("--epochs", type=_int)
+    search.add_argument("--logdir", default="logs")
+    search.add_argument("--seed", type=_int)
+    search.add_argument("--workers", type=_workers, help="run Keras Tuner's chief and N workers on this host")
+    search.add_argument("--confirm", type=_int, metavar="K",
+                        help="retrain the best configuration and the unregularized network on K fresh seeds")
+    search.add_argument("--deterministic", action="store_true",
+                        help="TensorFlow op determinism and seeded trials: the same seed gives the same metrics")
+    again = search.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="resume; an error if there is nothing to resume")
+    again.add_argument("--overwrite", action="store_true", help="delete this experiment's folder and start again")
+    search.set_defaults(run=_search)
+    report = commands.add_parser("report", help="a table and plots of a search: kreg report LOGDIR/EXPERIMENT")
+    report.add_argument("logdir")
+    report.set_defaults(run=_report)
+    listing = commands.add_parser("list", help="the shipped experiments, and those in ./experiments/")
+    listing.add_argument("--folder", default="experiments", help="a folder of .toml files that override the shipped")
+    listing.set_defaults(run=_list)
+    train = commands.add_parser("train", help="train an unregularized and a regularized MLP on label-noisy digits")
+    train.add_argument("--epochs", type=_int, default=60)
+    train.add_argument("--train-size", type=_int, default=500)
+    train.add_argument("--label-noise", type=float, default=0.3)
+    train.add_argument("--l2", type=float, default=10.0, help="λ of L2 in the λ/(2n) convention")
+    train.add_argument("--max-norm", type=float, default=4.0)
+    train.add_argument("--seed", type=_int, default=0)
+    train.add_argument("--logdir", default="logs")
+    train.set_defaults(run=_train)
+    return parser
+
+
+def main(argv=None):
+    """Exit codes: 0 success, 1 a distributed search left trials to run, 2 bad input or damaged state, 3 the trials
+    failed (every one, or three in a row), 130 interrupted (Ctrl-C)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        print(f"kreg: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kreg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
