@@ -9,6 +9,7 @@ import Keras with TensorFlow's start-up lines filtered out of standard error (`_
 
 import argparse
 import contextlib
+import difflib
 import importlib.metadata
 import importlib.util
 import os
@@ -71,11 +72,11 @@ _SEARCH_FLAGS = ("max_trials", "epochs", "seed", "deterministic", "confirm")
 
 def _search(args):
     _quietly_import_keras()
-    from kreg.run import experiment, plan, search, workers
+    from kreg.run import plan, search, workers
 
     overrides = {key: getattr(args, key) for key in _SEARCH_FLAGS}
     overrides["deterministic"] = overrides["deterministic"] or None  # absent: the file's value
-    made = plan.make(experiment.find(args.experiment), logdir=args.logdir, resume=args.resume,
+    made = plan.make(find(args.experiment), logdir=args.logdir, resume=args.resume,
                      overwrite=args.overwrite, **overrides)
     if args.workers is not None:
         return workers.launch(made, args.workers, overrides)
@@ -92,7 +93,7 @@ def _report(args):
 
 
 def _list(args):
-    for name, path in _experiments(args.folder).items():
+    for name, path in list_experiments(args.folder).items():
         try:
             with open(path, "rb") as f:
                 description = tomllib.load(f).get("description", "")
@@ -102,10 +103,31 @@ def _list(args):
     return 0
 
 
-def _experiments(folder):
-    """`{name: path}` of the shipped examples (found without importing kreg) and of the files in `folder`."""
+# The shipped experiments, found without importing kreg.
+SHIPPED = os.path.join(os.path.dirname(importlib.util.find_spec("kreg").origin), "examples")
+
+
+def find(name_or_path, folder="experiments"):
+    """An experiment's file: a path, or a name (without `.toml`) in `folder` or among kreg's shipped examples.
+
+    A file in `folder` (relative to the working directory) overrides the
+    shipped example of the same name.
+    """
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    known = list_experiments(folder)
+    if name_or_path in known:
+        return known[name_or_path]
+    close = difflib.get_close_matches(name_or_path, list(known), n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else f" Known: {', '.join(known) or 'none'}."
+    raise ValueError(f"No experiment `{name_or_path}`: no such file, nor a name in {folder}/ or among the shipped "
+                     f"examples ({SHIPPED}).{hint}")
+
+
+def list_experiments(folder="experiments"):
+    """`{name: path}` of the shipped examples and of the `.toml` files in `folder`, which override them."""
     found = {}
-    for where in (os.path.join(importlib.util.find_spec("kreg").submodule_search_locations[0], "examples"), folder):
+    for where in (SHIPPED, folder):
         if os.path.isdir(where):
             found.update((f[: -len(".toml")], os.path.join(where, f)) for f in os.listdir(where) if f.endswith(".toml"))
     return dict(sorted(found.items()))

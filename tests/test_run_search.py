@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import kreg
+import kreg_cli
 from kreg import cli
-from kreg.run import experiment as experiments
 from kreg.run import workers as launcher
 
 pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
 
-SHIPPED = list(experiments.list_experiments())
+SHIPPED = list(kreg_cli.list_experiments())
 TINY = """
 name = "tiny"
 seed = 0

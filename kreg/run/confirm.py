@@ -82,10 +82,14 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
         result["last"] = _test(model, xt, yt)
     if kernels:
         buffer = io.BytesIO()
-        np.savez(buffer, kernels=np.concatenate([keras.ops.convert_to_numpy(w).ravel()
-                                                 for w in model.trainable_weights if len(w.shape) >= 2]))
+        np.savez(buffer, kernels=kernels_of(model))
         _io.write_bytes(kernels, buffer.getvalue())
     return result
+
+
+def kernels_of(model):
+    """Every trainable weight of rank >= 2 (the kernels), flattened and concatenated."""
+    return np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in model.trainable_weights if len(w.shape) >= 2])
 
 
 def _test(model, x, y):

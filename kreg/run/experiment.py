@@ -186,33 +186,6 @@ def _check_values(table, path):
                          f"{', '.join(OBJECTIVES)}. Received: objective={search['objective']!r}.{hint}")
 
 
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-
-
-def find(name_or_path, folder="experiments"):
-    """An experiment's file: a path, or a name (without `.toml`) in `folder` or among kreg's shipped examples.
-
-    A file in `folder` (relative to the working directory) overrides the
-    shipped example of the same name.
-    """
-    if os.path.isfile(name_or_path):
-        return name_or_path
-    known = list_experiments(folder)
-    if name_or_path in known:
-        return known[name_or_path]
-    close = difflib.get_close_matches(name_or_path, list(known), n=1)
-    hint = f" Did you mean `{close[0]}`?" if close else f" Known: {', '.join(known) or 'none'}."
-    raise ValueError(f"No experiment `{name_or_path}`: no such file, nor a name in {folder}/ or among the shipped "
-                     f"examples ({SHIPPED}).{hint}")
-
-
-def list_experiments(folder="experiments"):
-    """`{name: path}` of the shipped examples and of the `.toml` files in `folder`, which override them."""
-    found = {}
-    for where in (SHIPPED, folder):
-        if os.path.isdir(where):
-            found.update((f[:-len(".toml")], os.path.join(where, f)) for f in os.listdir(where) if f.endswith(".toml"))
-    return dict(sorted(found.items()))
 
 
 def _csv(*, flat, **spec):

@@ -59,10 +59,8 @@ class Plan:
     settings: dict
     objective: Objective
     data: Data
-    spaces: dict
     hypermodel: kt.HyperModel
     baseline: kt.HyperModel
-    hyperparameters: tuple  # the names the default build declares
     directory: str
     logdir: str
     resume: bool = False
@@ -92,8 +90,9 @@ def make(path, *, logdir="logs", resume=False, overwrite=False, **overrides):
     experiment = experiment_file.load(path, **overrides)
     directory = folder.locate(logdir, experiment["name"])
     data = load_data(experiment, path)
-    spaces = build_spaces(experiment, len(data.splits[0][0]))
-    shape, classes, examples = data.splits[0][0].shape[1:], data.num_classes, len(data.splits[0][0])
+    (x, _), _, _ = data.splits
+    shape, classes, examples = x.shape[1:], data.num_classes, len(x)
+    spaces = build_spaces(experiment, examples)
     for space in spaces.values():
         space.check_input(shape)
     hypermodel = build_hypermodel(experiment, spaces, shape, classes, examples)
@@ -108,8 +107,7 @@ def make(path, *, logdir="logs", resume=False, overwrite=False, **overrides):
     settings = json.loads(json.dumps({k: v for k, v in experiment.items() if k not in ("description", "confirm")}))
     settings["data"]["fingerprint"] = data.fingerprint
     return Plan(path=os.fspath(path), name=experiment["name"], experiment=experiment, settings=settings,
-                objective=objective, data=data, spaces=spaces, hypermodel=hypermodel, baseline=baseline,
-                hyperparameters=tuple(names), directory=directory, logdir=os.path.abspath(logdir), resume=resume,
+                objective=objective, data=data, hypermodel=hypermodel, baseline=baseline, directory=directory, logdir=os.path.abspath(logdir), resume=resume,
                 overwrite=overwrite)
 
 

@@ -230,7 +230,7 @@ def _search(plan, role, resuming, interrupts, dead_workers):
     }
     _io.write_json(os.path.join(plan.directory, "result.json"), result)
     with np.load(os.path.join(plan.directory, "confirm", "baseline-kernels.npz")) as kernels:
-        _save_weights(plan.directory, tuner, completed, best_trial, best_model, kernels["kernels"])
+        _save_weights(plan.directory, tuner, ranked, best_model, kernels["kernels"])
     print(f"best trial {best_trial.trial_id}: {report.values(best_trial.hyperparameters.values)}; "
           f"{plan.objective.name} {best_trial.score:.4f}", flush=True)
     print("\n".join(report.summary(confirmation)), flush=True)
@@ -287,23 +287,18 @@ def _load(tuner, trial):
                           f"({str(error).splitlines()[0]}). Use --overwrite to start this experiment again.") from None
 
 
-def _kernels(model):
-    return np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in model.trainable_weights
-                           if len(w.shape) >= 2])
-
-
-def _save_weights(directory, tuner, completed, best_trial, best_model, baseline_kernels):
+def _save_weights(directory, tuner, ranked, best_model, baseline_kernels):
     """Kernel weights for the report: the best trial, the baseline (its last epoch), and the best trial of each
-    regularizer."""
-    arrays = {"best": _kernels(best_model), "baseline": baseline_kernels}
+    regularizer (`ranked`: the completed trials, best first)."""
+    arrays = {"best": confirm.kernels_of(best_model), "baseline": baseline_kernels}
     kinds = {}
-    for trial in sorted(completed, key=lambda t: -t.score if tuner.oracle.objective.direction == "max" else t.score):
+    for trial in ranked:
         kind = tuning.RegularizerSpace.chosen(trial.hyperparameters.values)
         if kind and kind not in kinds:
             kinds[kind] = trial
     for kind, trial in kinds.items():
-        if trial is not best_trial:  # the best trial is "best" already: a copy would hide behind it
-            arrays[f"regularizer={kind}"] = _kernels(_load(tuner, trial))
+        if trial is not ranked[0]:  # the best trial is "best" already: a copy would hide behind it
+            arrays[f"regularizer={kind}"] = confirm.kernels_of(_load(tuner, trial))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     _io.write_bytes(os.path.join(directory, "weights.npz"), buffer.getvalue())

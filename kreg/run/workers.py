@@ -10,6 +10,7 @@ as JSON). Each process makes the same plan (`kreg.run.plan`) and runs its part
 TensorBoard root.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -34,9 +35,8 @@ def launch(plan, workers, overrides):
     its running trial goes back to the queue for the others; when every worker
     has died, the chief is stopped.
     """
-    with folder.claimed(plan.directory, plan.settings, {"name": plan.objective.name,
-                                                         "direction": plan.objective.direction},
-                        resume=plan.resume, overwrite=plan.overwrite, tuner_file="chief.json"):
+    with folder.claimed(plan.directory, plan.settings, dataclasses.asdict(plan.objective), resume=plan.resume,
+                        overwrite=plan.overwrite, tuner_file="chief.json"):
         dead_file = os.path.join(plan.directory, DEAD_WORKERS)
         if os.path.exists(dead_file):
             os.unlink(dead_file)
