@@ -20,11 +20,14 @@ __version__ = importlib.metadata.version("kreg")  # pyproject.toml's
 
 
 def __getattr__(name):
-    """`kreg.tuning` on first use: it imports Keras Tuner, which plain `import kreg` does not need."""
-    if name == "tuning":
-        import importlib
+    """`kreg.tuning` and `kreg.search` on first use: they import Keras Tuner, which plain `import kreg` does not
+    need."""
+    import importlib
 
+    if name == "tuning":
         return importlib.import_module("kreg.tuning")
+    if name in ("search", "SearchFailed"):
+        return getattr(importlib.import_module("kreg.run.api"), name)
     raise AttributeError(f"module 'kreg' has no attribute {name!r}")
 
 
@@ -42,5 +45,6 @@ __all__ = [
     "metrics",
     "optimizers",
     "regularizers",
+    "search",
     "tuning",
 ]

@@ -2,6 +2,8 @@
 
 import keras
 
+from kreg import _compat
+
 
 def input_kernel(layer):
     """The weight that multiplies `layer`'s input, if `layer` is linear in its input."""
@@ -28,12 +30,16 @@ LINEAR = (
 )
 
 
-def clone(model, *, configure=None, skip=frozenset(), kernel_factors=None):
+def clone(model, *, configure=None, make=None, skip=frozenset(), kernel_factors=None):
     """A copy of `model` with the same weights.
 
     Args:
         model: a built Sequential or Functional model.
         configure: `(layer, config) -> config` for each copied layer.
+        make: `(layer, config) -> layer` builds each copy (default: the
+            layer's own class `from_config`); a copy that wraps the layer
+            (`keras.layers.SpectralNormalization`) gets the weights in the layer
+            it wraps.
         skip: ids of top-level layers left out (their input passes through).
         kernel_factors: `{id(layer): factor}`: the copy's input kernel
             (`input_kernel`) is the original's times `factor`.
@@ -45,7 +51,7 @@ def clone(model, *, configure=None, skip=frozenset(), kernel_factors=None):
         config = layer.get_config()
         if configure is not None:
             config = configure(layer, config)
-        copy = layer.__class__.from_config(config)
+        copy = make(layer, config) if make is not None else layer.__class__.from_config(config)
         pairs.append((layer, copy))
         return copy
 
@@ -71,7 +77,8 @@ def clone(model, *, configure=None, skip=frozenset(), kernel_factors=None):
 
         copy = keras.models.clone_model(model, clone_function=clone_or_skip, call_function=call)
     else:
-        copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
+        with _compat.seen_uncompiled(model):  # the copy is uncompiled, whatever the model's compiled with
+            copy = keras.models.clone_model(model, clone_function=clone_layer, recursive=True)
 
     for old, new in pairs:
         weights = old.get_weights()
@@ -79,5 +86,7 @@ def clone(model, *, configure=None, skip=frozenset(), kernel_factors=None):
         if factor is not None:
             index = next(i for i, w in enumerate(old.weights) if w is input_kernel(old))
             weights[index] = weights[index] * factor
+        if isinstance(new, keras.layers.Wrapper) and not isinstance(old, keras.layers.Wrapper):
+            new = new.layer
         new.set_weights(weights)
     return copy

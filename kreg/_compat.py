@@ -4,6 +4,7 @@ Checked against Keras 3.15.1. `tests/test_compat.py` checks each against the
 installed Keras and fails loudly, naming the function, if one changes.
 """
 
+import contextlib
 import copy
 import importlib
 
@@ -112,3 +113,19 @@ def compile_arguments(model):
     """
     config = getattr(model, "_compile_config", None)
     return dict(config.config) if model.compiled and config is not None else {}
+
+
+@contextlib.contextmanager
+def seen_uncompiled(model):
+    """`model` reads as not compiled inside the block (`keras.models.clone_model` then leaves its copy uncompiled).
+
+    Keras 3.15.1: `clone_model` of a compiled Sequential model compiles the copy
+    from `get_compile_config()`, which fails on a custom metric or loss that is
+    not registered for serialization; it reads the public `model.compiled`.
+    """
+    compiled = model.compiled
+    model.compiled = False
+    try:
+        yield model
+    finally:
+        model.compiled = compiled

@@ -6,6 +6,7 @@ A failure here means the installed Keras changed an internal: update `kreg/_comp
 import keras
 import pytest
 
+import kreg
 from kreg import _compat
 
 
@@ -122,3 +123,17 @@ def test_compile_arguments_are_those_compile_got():
     assert arguments["metrics"] == [metric] and arguments["weighted_metrics"] == {"out": [weighted]}, \
         "Trainer._compile_config changed (kreg._compat)"
     assert arguments["metrics"][0] is metric and arguments["loss"] == "mse"
+
+
+def test_a_clone_of_a_compiled_sequential_model_is_uncompiled_whatever_its_metrics():
+    def score(y_true, y_pred):  # not registered for serialization: Keras cannot compile a copy from config
+        return keras.ops.mean(y_pred)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse", metrics=[score])
+    with pytest.raises(TypeError, match="Could not locate function 'score'"):  # Keras's own clone: if this passes,
+        keras.models.clone_model(model)  # Keras fixed it and `seen_uncompiled` can go
+    with _compat.seen_uncompiled(model):
+        copy = keras.models.clone_model(model)
+    assert model.compiled and not copy.compiled, "Trainer.compiled changed (kreg._compat)"
+    assert not kreg.attach(model, kernel_regularizer=kreg.regularizers.L2(0.1)).compiled

@@ -45,8 +45,13 @@ def test_the_objective_must_be_a_reported_metric_before_any_training(tmp_path, c
     err = capsys.readouterr().err
     assert "`search.objective` must be a metric the model reports" in err and "Did you mean `val_accuracy`?" in err
     assert not (tmp_path / "logs").exists()  # refused before any folder, data or trial
-    for objective in experiments.OBJECTIVES:
-        assert experiments.load(write(tmp_path, BASE + f'[search]\nobjective = "{objective}"\n'))
+    for objective, direction in [("val_accuracy", "max"), ("val_loss", "min"), ("val_data_loss", "min"),
+                                 ("accuracy", "max"), ("data_loss", "min")]:  # what kreg's models report
+        made = plan.make(write(tmp_path, BASE + f'[search]\nobjective = "{objective}"\n'), logdir=str(tmp_path))
+        assert (made.objective.name, made.objective.direction) == (objective, direction)
+    made = plan.make(write(tmp_path, BASE + '[search]\nobjective = "val_accuracy"\ndirection = "min"\n'),
+                     logdir=str(tmp_path))
+    assert made.objective.direction == "min"  # as the file says
 
 
 def test_unknown_tuner_is_refused_at_load_time(tmp_path):

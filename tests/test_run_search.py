@@ -75,9 +75,12 @@ def test_every_shipped_experiment_runs_one_tiny_trial_and_reports(tmp_path, name
     for png in ("curves.png", "weights.png", "hyperparameters.png", "confirm.png"):
         image = matplotlib.image.imread(tmp_path / name / png)
         assert image.ndim == 3 and image.shape[0] > 50
-    columns = json.loads((tmp_path / name / "result.json").read_text())["confirmation"]["columns"]
+    confirmation = json.loads((tmp_path / name / "result.json").read_text())["confirmation"]
+    columns, metric = confirmation["columns"], confirmation["metric"]  # the objective's metric on the test split
     assert list(columns)[:2] == ["last_epoch", "early_stopping"] and len(columns) == 3
-    assert all(0 <= a <= 1 and len(c["test_accuracy"]) == seeds for c in columns.values() for a in c["test_accuracy"])
+    assert all(len(c[metric]) == len(c["test_data_loss"]) == seeds for c in columns.values())
+    low, high = (0, 1) if metric == "test_accuracy" else (0, np.inf)  # accuracy, or diabetes' mean absolute error
+    assert all(low <= a <= high for c in columns.values() for a in c[metric])
 
 
 def test_unknown_keys_suggest_the_closest(tmp_path, capsys):

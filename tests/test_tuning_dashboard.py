@@ -129,3 +129,27 @@ def test_every_declared_metric_is_written_for_every_finished_trial(tmp_path, boa
     assert "trial/final_mae" in declared and "trial/data_loss" not in declared
     assert "trial/final_accuracy" not in declared
     assert len(drawn(groups, [h["name"] for h in experiment["hparamInfos"]], declared)) == 2
+
+
+def test_a_users_own_search_reaches_the_dashboard(tmp_path, board_at):
+    """`kreg.search` on a build function with its own hyperparameter and a regression objective."""
+    def build(hp):
+        inputs = keras.Input((64,))
+        h = keras.layers.Dropout(0.1)(keras.layers.Dense(hp.Int("units", 4, 12, step=4), activation="relu")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(1)(h))
+        model.compile("adam", "mse", metrics=["mae"])
+        return model
+
+    def load(seed):
+        return (X, Y.astype("float32")), (XV, YV.astype("float32")), (XV, YV.astype("float32"))
+
+    result = kreg.search({"name": "mine", "search": {"objective": "val_mae", "max_trials": 3, "epochs": 2},
+                          "space": {"regularizer": {"choices": ["none", "l2"]}, "dropout": {"rate": [0.0, 0.4]}},
+                          "confirm": {"seeds": 1}}, build=build, load=load, logdir=str(tmp_path))
+    experiment, groups = board_at(tmp_path / "mine" / "tensorboard").dashboard(3)
+    domains = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert domains["units"]["domainInterval"] == {"minValue": 4, "maxValue": 12}  # the user's own, with its domain
+    assert {"units", "dropout_rate", "regularizer"} <= set(domains)
+    assert "trial/best_val_mae" in [m["name"]["tag"] for m in experiment["metricInfos"]]
+    best = next(g for g in groups if g["name"] == result.record["best_trial"])
+    assert best["hparams"]["units"] == result.best_hyperparameters["units"]

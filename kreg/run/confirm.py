@@ -32,6 +32,8 @@ import numpy as np
 from scipy import stats
 
 from kreg import _io
+from kreg.run import own
+from kreg.tuning.spaces import NAMES
 from kreg.tuning.spaces import unregularized
 
 
@@ -54,8 +56,8 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
 
     Args:
         build: `() -> compiled keras.Model`.
-        fit: `(model, x, y, **kwargs) -> History` (a hypermodel's `fit`, or `Model.fit`).
-        data: `((x, y), (x_val, y_val), (x_test, y_test))`.
+        fit: `(model, *args, **kwargs) -> History` (a hypermodel's `fit`, or `Model.fit`).
+        data: `(train, validation, test)`, each `(x, y)` or a dataset (`kreg.run.own`).
         seed: seeds initialization and data order.
         last: also evaluate the last epoch's weights (the network without early stopping).
         callbacks: more callbacks for `fit`.
@@ -63,23 +65,25 @@ def retrain(build, fit, data, *, seed, epochs, batch_size, monitor="val_accuracy
             rank >= 2, concatenated) are saved as `.npz` (key "kernels").
 
     Returns:
-        `{"seed", "best_epoch", "test_accuracy", "test_data_loss"}`, with `"last": {"test_accuracy",
-        "test_data_loss"}` when `last`. The data loss is Keras's evaluated loss less the model's penalties
-        (`model.losses`): Keras 3's `evaluate` adds them, so a regularized arm's loss would carry its penalty
-        into a comparison with the unregularized one's.
+        `{"seed", "best_epoch", "test_METRIC"...}`: every metric the model reports on the test split
+        (`test_accuracy`, `test_mae`, ...) and `test_data_loss`, with `"last": {...}` the same at the last epoch
+        when `last`. The data loss is Keras's evaluated loss less the model's penalties (`model.losses`):
+        Keras 3's `evaluate` adds them, so a regularized arm's loss would carry its penalty into a comparison
+        with the unregularized one's.
     """
-    (x, y), (xv, yv), (xt, yt) = data
+    train, validation, test = data
     keras.utils.set_random_seed(seed)
     model = build()
     keep = _LastWeights()
     best = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=epochs, restore_best_weights=True)
-    fit(model, x, y, validation_data=(xv, yv), epochs=epochs, batch_size=batch_size, verbose=0,
-        callbacks=[*callbacks, keep, best])
-    result = {"seed": seed, "best_epoch": int(best.best_epoch), **_test(model, xt, yt)}
+    args, kwargs = own.fit_arguments(train, batch_size)
+    fit(model, *args, validation_data=validation, epochs=epochs, verbose=0, callbacks=[*callbacks, keep, best],
+        **kwargs)
+    result = {"seed": seed, "best_epoch": int(best.best_epoch), **_test(model, test, batch_size)}
     if last or kernels:
         model.set_weights(keep.weights)
     if last:
-        result["last"] = _test(model, xt, yt)
+        result["last"] = _test(model, test, batch_size)
     if kernels:
         buffer = io.BytesIO()
         np.savez(buffer, kernels=kernels_of(model))
@@ -92,10 +96,12 @@ def kernels_of(model):
     return np.concatenate([keras.ops.convert_to_numpy(w).ravel() for w in model.trainable_weights if len(w.shape) >= 2])
 
 
-def _test(model, x, y):
-    scores = model.evaluate(x, y, verbose=0, return_dict=True)
+def _test(model, test, batch_size):
+    args, kwargs = own.fit_arguments(test, batch_size)
+    scores = model.evaluate(*args, verbose=0, return_dict=True, **kwargs)
     penalty = sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses)  # the same at every batch
-    return {"test_accuracy": float(scores["accuracy"]), "test_data_loss": float(scores["loss"]) - penalty}
+    result = {f"test_{name}": float(value) for name, value in scores.items() if name != "loss"}
+    return {**result, "test_data_loss": float(scores["loss"]) - penalty}
 
 
 class Confirmation:
@@ -104,11 +110,13 @@ class Confirmation:
     Args:
         folder: where the results go (created if needed).
         seeds: the seeds, the same for every arm (so results pair by seed).
+        metrics: the numbers every result holds.
     """
 
-    def __init__(self, folder, seeds):
+    def __init__(self, folder, seeds, metrics=("test_accuracy", "test_data_loss")):
         self.folder = os.fspath(folder)
         self.seeds = list(seeds)
+        self.metrics = tuple(metrics)
 
     def path(self, arm, seed):
         return os.path.join(self.folder, f"{arm}-seed{seed}.json")
@@ -128,7 +136,7 @@ class Confirmation:
             raise ValueError(f"Confirmation state file {path} was written by an earlier kreg, whose test_loss "
                              f"included the penalty; delete it to run that seed again")
         if not (isinstance(result, dict) and result.get("seed") == seed
-                and all(isinstance(result.get(k), (int, float)) for k in METRICS)):
+                and all(isinstance(result.get(k), (int, float)) for k in self.metrics)):
             raise ValueError(f"Confirmation state file {path} is damaged (not a result of seed {seed}); delete it "
                              f"to run that seed again")
         return result
@@ -205,29 +213,54 @@ def interval(values, *, confidence=0.95):
 
 
 # -- a search's confirmation: (a) the unregularized network at its last epoch, (b) with early stopping, (c) the best -----
-METRICS = ("test_accuracy", "test_data_loss")  # what each retrained model is measured by, on the test split
 LABELS = {"last_epoch": "(a) unregularized, last epoch", "early_stopping": "(b) unregularized, early stopping"}
 
 
-def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
-           callbacks=(), board=None, by=None, on_progress=None):
-    """Retrains the unregularized `baseline` and each of `trials` (best first) on `seeds`; compares them.
+def test_metric(objective):
+    """What the confirmation compares on the test split for a search's `objective`: its metric, the data loss
+    for a loss (the penalty excluded).
 
-    Every model is selected as the search selects a trial (its best epoch of
-    `monitor`); the baseline is also evaluated at its last epoch. The test set
-    is used once per retrained model. The first seed's baseline logs to the
-    TensorBoard run `board` (when given) and leaves its last epoch's kernels in
+    >>> test_metric("val_accuracy"), test_metric("val_mae"), test_metric("val_loss")
+    ('test_accuracy', 'test_mae', 'test_data_loss')
+    """
+    metric = objective[4:] if objective.startswith("val_") else objective
+    return "test_data_loss" if metric in ("loss", "data_loss") else f"test_{metric}"
+
+
+def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_size, monitor, mode,
+           callbacks=(), board=None, by=None, on_progress=None, baseline_name="unregularized"):
+    """Retrains the `baseline` and each of `trials` (best first) on `seeds`; compares them.
+
+    The baseline is the model without kreg's regularization: kreg's network
+    without any, or the user's build function as they wrote it (their own
+    regularization, such as their Dropout at its rate, stays), with the best
+    trial's values of the build function's own hyperparameters. Every model is
+    selected as the search selects a trial (its best epoch of `monitor`); the
+    baseline is also evaluated at its last epoch. The test set is used once per
+    retrained model. The first seed's baseline logs to the TensorBoard run
+    `board` (when given) and leaves its last epoch's kernels in
     `folder/baseline-kernels.npz`. With `by` (a hyperparameter's name), each
-    trial's label names its value of `by`.
+    trial's label names its value of `by`. `baseline_name` names the baseline
+    in the labels.
 
     Returns:
-        The confirmation, as `result.json` holds it: `seeds`, `columns` (per
-        column: its label and its per-seed `test_accuracy`, `test_data_loss`),
-        `comparisons` (`compare` of test accuracy and of test loss: early
-        stopping against the last epoch, each trial against early stopping and
-        against the last epoch, each other trial against the best),
-        `winner_unregularized`.
+        The confirmation, as `result.json` holds it: `seeds`, `metric` (the
+        test metric of `monitor`, `test_metric`) and its `direction` (`mode`),
+        `baseline_hyperparameters`, `columns` (per column: its
+        label and its per-seed `metric` and `test_data_loss`), `comparisons`
+        (`compare` of each: early stopping against the last epoch, each trial
+        against early stopping and against the last epoch, each other trial
+        against the best), `winner_unregularized`.
     """
+    metric = test_metric(monitor)
+    metrics = tuple(dict.fromkeys((metric, "test_data_loss")))
+    own_values = {k: v for k, v in trials[0].hyperparameters.values.items() if k not in NAMES}
+
+    def baseline_build():
+        hp = kt.HyperParameters()
+        hp.values.update(own_values)  # Keras Tuner keeps a value set before its hyperparameter is declared
+        return baseline.build(hp)
+
     def arm(build, fit, last=False):
         def run(seed):
             first = last and seed == seeds[0]
@@ -237,15 +270,14 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
                            kernels=os.path.join(folder, "baseline-kernels.npz") if first else None)
         return run
 
-    arms = {"baseline": arm(lambda: baseline.build(kt.HyperParameters()), lambda m, x, y, **k: m.fit(x, y, **k),
-                            last=True)}
+    arms = {"baseline": arm(baseline_build, lambda m, *a, **k: m.fit(*a, **k), last=True)}
     for trial in trials:
         hp = trial.hyperparameters
         arms[f"trial_{trial.trial_id}"] = arm(lambda hp=hp: hypermodel.build(hp.copy()),
-                                              lambda m, x, y, hp=hp, **k: hypermodel.fit(hp, m, x, y, **k))
-    results = Confirmation(folder, seeds).run(arms, on_progress)
+                                              lambda m, *a, hp=hp, **k: hypermodel.fit(hp, m, *a, **k))
+    results = Confirmation(folder, seeds, metrics).run(arms, on_progress)
     columns = {"last_epoch": [r["last"] for r in results["baseline"]], "early_stopping": results["baseline"]}
-    labels = dict(LABELS)
+    labels = {key: label.replace("unregularized", baseline_name) for key, label in LABELS.items()}
     for i, trial in enumerate(trials):
         key = f"trial_{trial.trial_id}"
         columns[key] = results[key]
@@ -255,10 +287,12 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
     pairs = [("early_stopping", "last_epoch")] + [(f"trial_{t.trial_id}", other) for t in trials
                                                   for other in ("early_stopping", "last_epoch")]
     pairs += [(f"trial_{t.trial_id}", f"trial_{trials[0].trial_id}") for t in trials[1:]]  # each against the best
-    comparisons = {f"{a} - {b}": {metric: compare([r[metric] for r in columns[a]], [r[metric] for r in columns[b]])
-                                  for metric in METRICS} for a, b in pairs}
-    return {"seeds": list(seeds), "selection": f"the first epoch with the best {monitor}",
-            "columns": {key: {"label": labels[key], "test_accuracy": [r["test_accuracy"] for r in rows],
-                              "test_data_loss": [r["test_data_loss"] for r in rows]} for key, rows in columns.items()},
+    comparisons = {f"{a} - {b}": {m: compare([r[m] for r in columns[a]], [r[m] for r in columns[b]])
+                                  for m in metrics} for a, b in pairs}
+    return {"seeds": list(seeds), "selection": f"the first epoch with the best {monitor}", "metric": metric,
+            "direction": mode,
+            "baseline_hyperparameters": own_values,
+            "columns": {key: {"label": labels[key], **{m: [r[m] for r in rows] for m in metrics}}
+                        for key, rows in columns.items()},
             "comparisons": comparisons, "best_trial": trials[0].trial_id,
             "winner_unregularized": unregularized(trials[0].hyperparameters.values)}

@@ -8,8 +8,8 @@
     train_size = 500
     label_noise = 0.3
 
-    [model]                # kind: "mlp" or "cnn"
-    kind = "mlp"
+    [model]                # kind: "mlp" or "cnn"; or builder = "model.py:build", your own
+    kind = "mlp"           #   (a Keras Tuner build function), with [data] loader = "data.py:load"
     hidden = [512, 512]
 
     [search]
@@ -44,16 +44,17 @@ SCHEMA = {
     "name": str,
     "description": str,
     "seed": int,
-    "data": {"source": str, "path": str, "train_size": int, "label_noise": float, "validation_size": (int, float),
+    "data": {"source": str, "loader": str, "path": str, "train_size": int, "label_noise": float, "validation_size": (int, float),
              "test_size": float, "shape": str, "label_column": int},
-    "model": {"kind": str, "hidden": list, "filters": list, "dense": int, "learning_rate": float, "residual": bool},
-    "search": {"tuner": str, "objective": str, "max_trials": int, "max_epochs": int, "epochs": int,
+    "model": {"kind": str, "builder": str, "layers": list, "hidden": list, "filters": list, "dense": int, "learning_rate": float, "residual": bool},
+    "search": {"tuner": str, "objective": str, "direction": str, "max_trials": int, "max_epochs": int, "epochs": int,
                "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
     "space": {name: space.keys for name, space in tuning.spaces.SPACES.items()},
     "confirm": {"seeds": int, "top": int, "by": str},
 }
-# What each model kind takes in `[model]`.
-MODELS = {"mlp": {"hidden", "learning_rate"}, "cnn": {"filters", "dense", "learning_rate", "residual"}}
+# What each model kind takes in `[model]`; a `builder` (the user's own build function) takes `layers`.
+MODELS = {"mlp": {"hidden", "learning_rate"}, "cnn": {"filters", "dense", "learning_rate", "residual"},
+          "builder": {"layers"}}
 
 
 def _check(table, schema, where, path):
@@ -80,8 +81,6 @@ CONFIRM_DEFAULTS = {"seeds": 3, "top": 1}
 SEARCH_DEFAULTS = {"tuner": "random", "objective": "val_accuracy", "max_trials": 8, "epochs": 20,
                    "batch_size": 32, "pruning": False, "warmup_epochs": 3, "min_trials": 3, "deterministic": False}
 BUDGETS = ("max_trials", "epochs", "max_epochs", "batch_size", "warmup_epochs", "min_trials")
-# What kreg's hypermodels report (loss, "accuracy" and kreg.metrics.DataLoss), on training and validation data.
-OBJECTIVES = ("val_accuracy", "val_loss", "val_data_loss", "accuracy", "loss", "data_loss")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -105,10 +104,19 @@ def load(path, **overrides):
                          f"{error.start})") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"{path} is not valid TOML: {error}") from None
+    return complete(table, path, **overrides)
+
+
+def complete(table, path, **overrides):
+    """Checks an experiment's table (read from the file `path`, or given from Python with `path` naming it) and
+    fills in every default; `overrides` as for `load`."""
+    _check_overrides(overrides)
     _check(table, SCHEMA, "", path)
     if {"top", "by"} <= set(table.get("confirm", {})):
         raise ValueError(f"{path}: `confirm.top` and `confirm.by` each choose the trials to confirm: give one. "
                          f"Received: top={table['confirm']['top']!r}, by={table['confirm']['by']!r}")
+    if "name" not in table and not os.path.isfile(path):
+        raise ValueError(f"{path}: `name` is needed (it names the folder LOGDIR/NAME)")
     table.setdefault("name", os.path.splitext(os.path.basename(path))[0])
     table.setdefault("seed", 0)
     for section in ("data", "model", "search", "space", "confirm"):
@@ -179,13 +187,12 @@ def _check_values(table, path):
     if search["tuner"] not in tuning.TUNERS:
         raise ValueError(f"{path}: `search.tuner` must be one of {sorted(tuning.TUNERS)}. "
                          f"Received: tuner={search['tuner']!r}")
-    if search["objective"] not in OBJECTIVES:
-        close = difflib.get_close_matches(search["objective"], OBJECTIVES, n=1)
-        hint = f" Did you mean `{close[0]}`?" if close else ""
-        raise ValueError(f"{path}: `search.objective` must be a metric the model reports, one of "
-                         f"{', '.join(OBJECTIVES)}. Received: objective={search['objective']!r}.{hint}")
-
-
+    if not search["objective"]:
+        raise ValueError(f"{path}: `search.objective` must name a metric the model reports (val_accuracy, val_mae, "
+                         f"...). Received: objective=''")
+    if search.get("direction", "min") not in ("min", "max"):
+        raise ValueError(f"{path}: `search.direction` must be \"min\" or \"max\". "
+                         f"Received: direction={search['direction']!r}")
 
 
 def _csv(*, flat, **spec):
@@ -213,6 +220,11 @@ def _split_data(spec):
 
 def _check_data(spec):
     """Checks `[data]`'s source, shape and keys (`load` does, before any data is read)."""
+    if "loader" in spec:
+        if set(spec) != {"loader"}:
+            raise ValueError(f"data keys {sorted(set(spec) - {'loader'})} do not apply to a data.loader (your "
+                             f"loader makes the splits itself)")
+        return
     source, shape, spec = _split_data(spec)
     if shape not in ("flat", "image"):
         raise ValueError(f"data.shape must be \"flat\" or \"image\". Received: {shape!r}")

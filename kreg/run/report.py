@@ -129,14 +129,15 @@ def make(directory, *, top=3):
     scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
     scored.sort(key=lambda t: t["score"], reverse=objective["direction"] == "max")
     written = [os.path.join(directory, name) for name in ("curves.png", "weights.png", "hyperparameters.png")]
-    gaps = curves_png(directory, scored[:top], written[0])
+    metric = objective["name"][4:] if objective["name"].startswith("val_") else objective["name"]
+    gaps = curves_png(directory, scored[:top], written[0], metric)
     weights_png(os.path.join(directory, "weights.npz"), written[1])
     hyperparameters_png(scored, objective["name"], written[2])
     confirmation = _confirmation(directory)
     if confirmation:
         written.append(os.path.join(directory, "confirm.png"))
         plot_confirmation(confirmation, written[-1])
-    lines = markdown(directory, trials, scored, objective, gaps, label_noise, confirmation)
+    lines = markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric)
     written.append(os.path.join(directory, "report.md"))
     _io.write_text(written[-1], "\n".join(lines))
     print("\n".join(line for line in lines if not line.startswith("![")))
@@ -154,11 +155,8 @@ def _confirmation(directory):
         raise ValueError(f"Cannot read {path} ({error!r}): it is damaged") from None
 
 
-METRIC = "accuracy"
-
-
-def curves_png(directory, trials, path):
-    """Training and validation accuracy by epoch of `trials` and the baseline; returns each run's last-epoch gap."""
+def curves_png(directory, trials, path, metric="accuracy"):
+    """Training and validation `metric` by epoch of `trials` and the baseline; returns each run's last-epoch gap."""
     plt = _pyplot()
     board = os.path.join(directory, "tensorboard")
     figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
@@ -168,17 +166,17 @@ def curves_png(directory, trials, path):
     gaps = []  # (run, training, validation) at the last epoch both logged
     for i, (label, run) in enumerate(runs):
         train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
-        if METRIC in train and METRIC in val:
-            last = _last_pair(train[METRIC], val[METRIC])
+        if metric in train and metric in val:
+            last = _last_pair(train[metric], val[metric])
             gap = "" if last is None else f" (last epoch: training − validation {last[0] - last[1]:+.3f})"
             if last is not None:
                 gaps.append((label, *last))
             color = f"C{i}"  # points as well as lines: a 1-epoch run is a point
-            ax.plot(*train[METRIC], color=color, linestyle="--", marker=".", label=f"{label}: training")
-            ax.plot(*val[METRIC], color=color, marker=".", label=f"{label}: validation{gap}")
+            ax.plot(*train[metric], color=color, linestyle="--", marker=".", label=f"{label}: training")
+            ax.plot(*val[metric], color=color, marker=".", label=f"{label}: validation{gap}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(METRIC)
-    ax.set_title("Accuracy by epoch: training (dashed) and validation (solid)")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} by epoch: training (dashed) and validation (solid)")
     _legend_or_say(ax, "no finished trial yet: nothing to plot")
     _save(figure, path)
     return gaps
@@ -232,7 +230,7 @@ def hyperparameters_png(scored, objective, path):
     _save(figure, path)
 
 
-def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation):
+def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric="accuracy"):
     """`report.md`'s lines: the best trials, the curves' gaps, the plots, the confirmation."""
     name, direction = objective["name"], objective["direction"]
     lines = [f"# Report: {os.path.basename(os.path.normpath(directory))}", "",
@@ -243,7 +241,7 @@ def markdown(directory, trials, scored, objective, gaps, label_noise, confirmati
     lines += ["", "![curves](curves.png)", ""]
     if gaps:
         noise = f", {label_noise:.0%} of which are flipped here (`label_noise`)" if label_noise else ""
-        lines += [f"`{METRIC}` at the last epoch. Training's is the mean over the epoch's batches, with dropout and "
+        lines += [f"`{metric}` at the last epoch. Training's is the mean over the epoch's batches, with dropout and "
                   f"augmentation on, against the training labels{noise}: it can sit below validation. A gap that "
                   "grows over the epochs (training up, validation down) is what regularization narrows.", "",
                   "| run | training | validation | training − validation |", "|---|---|---|---|"]
@@ -284,32 +282,39 @@ def plot(columns, path, *, metric="test accuracy"):
 
 
 
+def _metric(confirmation):
+    """The confirmation's test metric and whether higher is better (a `result.json` of an earlier kreg: accuracy)."""
+    return confirmation.get("metric", "test_accuracy"), confirmation.get("direction", "max") == "max"
+
+
 def summary(confirmation):
     """The printed lines of a confirmation: each column's mean ± sd, and what each step buys, with 95% CIs."""
     columns, comparisons = confirmation["columns"], confirmation["comparisons"]
-    lines = [f"Confirmed over {len(confirmation['seeds'])} fresh seeds (test accuracy, mean ± sd; each model at "
-             f"{confirmation['selection']}, the baseline also at its last epoch):"]
+    metric, higher = _metric(confirmation)
+    lines = [f"Confirmed over {len(confirmation['seeds'])} fresh seeds ({metric.replace('_', ' ')}, mean ± sd; each "
+             f"model at {confirmation['selection']}, the baseline also at its last epoch):"]
     width = max(len(c["label"]) for c in columns.values())
     for key, column in columns.items():
-        mean, std = np.mean(column["test_accuracy"]), np.std(column["test_accuracy"], ddof=1) if len(
-            column["test_accuracy"]) > 1 else math.nan
-        lines.append(f"  {column['label']:<{width}}  {mean:.4f} ± {std:.4f}")
+        values = column[metric]
+        std = np.std(values, ddof=1) if len(values) > 1 else math.nan
+        lines.append(f"  {column['label']:<{width}}  {np.mean(values):.4f} ± {std:.4f}")
     for name, comparison in comparisons.items():
         a, b = name.split(" - ")
         if b == "last_epoch" and a != "early_stopping":
             continue
-        c = comparison["test_accuracy"]
+        c = comparison[metric]
         lines.append(f"  {columns[a]['label'][:3]} - {columns[b]['label'][:3]}: {c['difference']:+.4f}, "
                      f"{interval_text(c)}")
-    best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"]["test_accuracy"]
+    best = comparisons[f"trial_{confirmation['best_trial']} - early_stopping"][metric]
+    side = "above" if higher else "below"
     if confirmation["winner_unregularized"]:
         lines.append("  The search's winner uses no regularization: whatever it gains over (a) is early stopping's.")
-    elif not best["ci_low"] > 0:
-        lines.append("  The searched regularization has no confirmed gain beyond early stopping (its interval "
-                     "includes 0 or lies below it).")
+    elif not (best["ci_low"] > 0 if higher else best["ci_high"] < 0):
+        lines.append(f"  The searched regularization has no confirmed gain beyond early stopping (its interval "
+                     f"does not lie {side} 0; {'higher' if higher else 'lower'} is better).")
     else:
-        lines.append("  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
-                     "above 0).")
+        lines.append(f"  The searched regularization's gain beyond early stopping is confirmed (its interval lies "
+                     f"{side} 0; {'higher' if higher else 'lower'} is better).")
     return lines
 
 
@@ -330,10 +335,12 @@ def _no_interval(comparison):
 def log_confirmation(confirmation, board):
     """Writes a confirmation to the TensorBoard run `board` as scalars.
 
-    `confirm/COLUMN/test_accuracy` and `test_data_loss` at step `i` for the i-th seed;
-    `confirm/A_minus_B/difference`, `ci_low`, `ci_high`, `p_value` (of test
-    accuracy) at step 0.
+    `confirm/COLUMN/METRIC` (the confirmation's metric and `test_data_loss`)
+    at step `i` for the i-th seed; `confirm/A_minus_B/difference`, `ci_low`,
+    `ci_high`, `p_value` (of the metric) at step 0.
     """
+    metric, _ = _metric(confirmation)
+    measured = tuple(dict.fromkeys((metric, "test_data_loss")))
     from kreg._events import Writer
     from kreg.callbacks._base import write_scalars
 
@@ -341,8 +348,8 @@ def log_confirmation(confirmation, board):
     for i in range(len(confirmation["seeds"])):
         write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
                                   for key, column in confirmation["columns"].items()
-                                  for metric in confirm.METRICS})
-    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison["test_accuracy"][stat]
+                                  for metric in measured})
+    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison[metric][stat]
                               for name, comparison in confirmation["comparisons"].items()
                               for stat in ("difference", "ci_low", "ci_high", "p_value")})
     writer.close()
@@ -352,19 +359,21 @@ def confirmation_markdown(confirmation):
     """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons."""
     columns = confirmation["columns"]
     seeds = confirmation["seeds"]
+    metric, _ = _metric(confirmation)
     lines = [f"## Confirmation over {len(seeds)} fresh seeds", "",
-             f"Each model at {confirmation['selection']}; the baseline also at its last epoch. Test accuracy:", "",
+             f"Each model at {confirmation['selection']}; the baseline also at its last epoch. "
+             f"{metric.replace('_', ' ').capitalize()}:", "",
              "| | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |",
              "|---|" + "---|" * (len(seeds) + 1)]
     for column in columns.values():
-        values = column["test_accuracy"]
+        values = column[metric]
         std = np.std(values, ddof=1) if len(values) > 1 else math.nan
         lines.append(f"| {column['label']} | " + " | ".join(f"{v:.4f}" for v in values)
                      + f" | {np.mean(values):.4f} ± {std:.4f} |")
     lines += ["", "| difference | mean | 95% CI | p (paired t-test) |", "|---|---|---|---|"]
     for name, comparison in confirmation["comparisons"].items():
         a, b = (columns[key]["label"][:3] for key in name.split(" - "))
-        c = comparison["test_accuracy"]
+        c = comparison[metric]
         if math.isfinite(c["ci_low"]):
             lines.append(f"| {a} - {b} | {c['difference']:+.4f} | [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] | "
                          f"{c['p_value']:.3g} |")
@@ -374,5 +383,7 @@ def confirmation_markdown(confirmation):
 
 
 def plot_confirmation(confirmation, path):
-    """`plot` of a confirmation's columns (test accuracy per seed)."""
-    plot([(c["label"].replace(", ", ",\n", 1), c["test_accuracy"]) for c in confirmation["columns"].values()], path)
+    """`plot` of a confirmation's columns (its metric per seed)."""
+    metric, _ = _metric(confirmation)
+    plot([(c["label"].replace(", ", ",\n", 1), c[metric]) for c in confirmation["columns"].values()], path,
+         metric=metric.replace("_", " "))

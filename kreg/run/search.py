@@ -29,6 +29,7 @@ from kreg import _seeds
 from kreg import tuning
 from kreg.run import confirm
 from kreg.run import folder
+from kreg.run import own
 from kreg.run import report
 from kreg.run.shell import command
 from kreg.tuning import _compat
@@ -187,21 +188,23 @@ def _tuner(plan, hypermodel):
 
 
 def _search(plan, role, resuming, interrupts, dead_workers):
-    (x, y), (xv, yv), (xt, yt) = plan.data.splits
+    train, validation, test = plan.data.splits
     search = plan.search
     hypermodel = _StopOnFullDisk(plan.hypermodel)
     tuner = _tuner(plan, hypermodel)
     board_root = os.path.join(plan.directory, "tensorboard")
     action = f"distributed search ({role})" if role else "resuming" if resuming else "starting"
-    print(f"{action} {plan.name}: {len(x)} training, {len(xv)} validation, {len(xt)} test examples; "
+    sizes = ", ".join(f"{own.size(split)} {part}" for split, part in zip(plan.data.splits, own.PARTS))
+    print(f"{action} {plan.name}: {sizes} examples; "
           f"{search['tuner']} search of {search['max_trials']} trials x {search['epochs']} epochs", flush=True)
     tuner.on_progress = report.progress(search["max_trials"], time.time(), plan.objective.direction)
     if role == "chief" and dead_workers:
         _drop_dead_workers(tuner.oracle, dead_workers)
     try:
         with interrupts.training():
-            tuner.search(x, y, validation_data=(xv, yv), epochs=search["epochs"], batch_size=search["batch_size"],
-                         verbose=0, callbacks=[keras.callbacks.TensorBoard(board_root), interrupts.callback()])
+            args, kwargs = own.fit_arguments(train, search["batch_size"])
+            tuner.search(*args, validation_data=validation, epochs=search["epochs"], verbose=0,
+                         callbacks=[keras.callbacks.TensorBoard(board_root), interrupts.callback()], **kwargs)
     except _compat.TooManyFailedTrials as error:  # the streak's first trial's error, not the whole budget's worth
         print(f"kreg: the search stopped: {error}\nEvery trial's message is in "
               f"{os.path.join(plan.directory, 'tuner', 'search')}", file=sys.stderr)
@@ -258,18 +261,22 @@ def _confirm(plan, hypermodel, ranked, board_root, interrupts):
     if count > settings["seeds"]:
         print(f"confirming: {where} already holds {done} confirmed seeds, more than the {settings['seeds']} asked "
               f"for; all {done} are reported (a confirmation only grows)", flush=True)
-    print(f"confirming: the unregularized network and the best {len(trials)} trial(s) on {len(seeds)} fresh seeds",
-          flush=True)
+    yours = "builder" in plan.experiment["model"]
+    baseline_name = "as built" if yours else "unregularized"
+    print(f"confirming: {'your model as built' if yours else 'the unregularized network'} and the best "
+          f"{len(trials)} trial(s) on {len(seeds)} fresh seeds", flush=True)
+    metric = confirm.test_metric(plan.objective.name)
 
     def progress(arm, result):
-        print(f"  {arm}, seed {result['seed']}: test accuracy {result['test_accuracy']:.4f}", flush=True)
+        print(f"  {arm}, seed {result['seed']}: {metric.replace('_', ' ')} {result[metric]:.4f}", flush=True)
 
     with interrupts.training():
         confirmation = confirm.search(
             hypermodel=hypermodel, baseline=plan.baseline, trials=trials, data=plan.data.splits, folder=where,
             seeds=seeds, epochs=plan.search["epochs"], batch_size=plan.search["batch_size"],
             monitor=plan.objective.name, mode=plan.objective.direction, callbacks=[interrupts.callback()],
-            board=os.path.join(board_root, "baseline"), by=settings.get("by"), on_progress=progress)
+            board=os.path.join(board_root, "baseline"), by=settings.get("by"), on_progress=progress,
+            baseline_name=baseline_name)
     report.log_confirmation(confirmation, os.path.join(board_root, "confirm"))
     report.plot_confirmation(confirmation, os.path.join(plan.directory, "confirm.png"))
     return confirmation

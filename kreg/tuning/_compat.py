@@ -240,3 +240,15 @@ def execution_dir(tuner, logdir, trial_id, execution):
     """`LOGDIR/TRIAL_ID/executionN`, the folder of one execution's TensorBoard logs (1.4.8's private
     `Tuner._get_tensorboard_dir`)."""
     return tuner._get_tensorboard_dir(logdir, trial_id, execution)
+
+
+def infer_direction(objective):
+    """"min" or "max" for a metric's name as Keras Tuner infers it (a loss is "min"), or None where it cannot tell."""
+    from keras_tuner.src.engine import metrics_tracking
+
+    if objective.endswith("loss"):
+        return "min"
+    try:
+        return metrics_tracking.infer_metric_direction(objective)
+    except Exception:  # Keras Tuner deserializes the name as a Keras metric: an unknown one may raise
+        return None

@@ -4,10 +4,14 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
+from kreg import _cloning
+from kreg import _compat
 from kreg import _validation as v
+from kreg import _walk
 from kreg import callbacks
 from kreg import losses
 from kreg import metrics
+from kreg.attach import _selector as attach_selector
 from kreg.attach import attach
 from kreg.layers import DropBlock
 from kreg.layers import DropPath
@@ -95,29 +99,34 @@ class _Regularized(kt.HyperModel):
         return [(self.dropout, Dropout)] if self.dropout else []
 
     def fit(self, hp, model, *args, **kwargs):
-        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on.
+        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on (`scheduled_fit`)."""
+        return scheduled_fit(hp, model, self.schedule, self.regularizer, self._dropouts(), *args, **kwargs)
 
-        The warm-up ramps each penalty's strength from 0 to the trial's and
-        each dropout-family layer's rate from 0 to its space's trial rate (one
-        `RegularizationSchedule` per family member: they log side by side;
-        DropPath's scaled, each to its own depth's rate, the last block's
-        logged as `drop_path_rate`).
-        """
-        if self.schedule and hp.get(self.schedule.on):
-            def ramp(end):
-                return callbacks.Schedule("linear", 0.0, end, epochs=self.schedule.warmup_epochs)
 
-            schedules = []
-            if self.regularizer is not None and hp.get(self.regularizer.choice) in PENALTIES:
-                schedules.append(callbacks.RegularizationSchedule(penalty_scale=ramp(1.0)))
-            for space, cls in self._dropouts():
-                rate = hp.get(space.rate_name)
-                if rate > 0 and cls is DropPath:  # one rate per depth
-                    schedules.append(callbacks.RegularizationSchedule(dropout_scale=ramp(1.0), dropout_layers=cls))
-                elif rate > 0:
-                    schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
-            kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
-        return model.fit(*args, **kwargs)
+def scheduled_fit(hp, model, schedule, regularizer, dropouts, *args, **kwargs):
+    """`model.fit`, with the regularization warm-up when the trial's `schedule` (a space, or None) is on.
+
+    The warm-up ramps each penalty's strength from 0 to the trial's and each
+    dropout-family layer's rate from 0 to its space's trial rate (one
+    `RegularizationSchedule` per family member: they log side by side;
+    DropPath's scaled, each to its own depth's rate, the last block's logged
+    as `drop_path_rate`). `dropouts` lists `(space, kreg layer class)`.
+    """
+    if schedule and hp.get(schedule.on):
+        def ramp(end):
+            return callbacks.Schedule("linear", 0.0, end, epochs=schedule.warmup_epochs)
+
+        schedules = []
+        if regularizer is not None and hp.get(regularizer.choice) in PENALTIES:
+            schedules.append(callbacks.RegularizationSchedule(penalty_scale=ramp(1.0)))
+        for space, cls in dropouts:
+            rate = hp.get(space.rate_name)
+            if rate > 0 and cls is DropPath:  # one rate per depth
+                schedules.append(callbacks.RegularizationSchedule(dropout_scale=ramp(1.0), dropout_layers=cls))
+            elif rate > 0:
+                schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
+        kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
+    return model.fit(*args, **kwargs)
 
 
 class RegularizedMLP(_Regularized):
@@ -274,47 +283,189 @@ def drop_path_rate(rate, block, blocks):
     return rate * block / blocks
 
 
+# Each dropout-family space: the layer types of the user's model whose rate it sets, and the kreg layer they become.
+_FAMILY = {
+    "dropout": ((keras.layers.Dropout, Dropout), Dropout),
+    "spatial_dropout": ((keras.layers.SpatialDropout2D, SpatialDropout2D), SpatialDropout2D),
+    "drop_path": ((DropPath,), DropPath),
+    "drop_block": ((DropBlock,), DropBlock),
+}
+_CROSS_ENTROPIES = {  # a loss's name or class: the loss with label smoothing
+    "sparse_categorical_crossentropy": losses.SparseCategoricalCrossentropy,
+    "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+    "binary_crossentropy": keras.losses.BinaryCrossentropy,
+}
+
+
 class Regularize(kt.HyperModel):
     """Searches the regularization of the user's own model-building function.
 
-    `build(hp)` calls `build_fn(hp)` (which may define its own hyperparameters
-    and return a compiled or uncompiled model), then `kreg.attach`es the
-    searched regularizer and max-norm to its layers (`layers` as in `attach`),
-    and compiles the copy as the original was compiled.
+    `build(hp)` calls `build_fn(hp)`, a Keras Tuner build function (it may
+    declare its own hyperparameters) returning a compiled model, and applies
+    each space given to a copy, weights kept:
+
+    - `regularizer` and `max_norm`: on the kernels of `layers` (as
+      `kreg.attach`'s `layers`; None: every layer with a kernel); a
+      regularizer that acts through the optimizer (`weight_decay`,
+      `proximal_l1`) wraps the model's own optimizer;
+    - `spectral_norm`: wraps the Dense and Conv layers among `layers` in
+      Keras's `SpectralNormalization`;
+    - `dropout`, `spatial_dropout`, `drop_path`, `drop_block`: set the rate and
+      scaling of the model's own layers of that kind (Keras's `Dropout` and
+      `SpatialDropout2D` become kreg's, which have a scaling); DropPath rates
+      keep their proportions (the deepest gets the trial's rate);
+    - `augment`: in front of an image input `(height, width, channels)`;
+    - `label_smoothing`: on the model's cross-entropy loss;
+    - `schedule`: the warm-up of penalties and dropout rates in `fit`.
+
+    The copy is compiled as `build_fn` compiled the original, with a
+    `kreg.metrics.DataLoss` added for a single loss (reported as `data_loss`).
+    A space that cannot apply is a ValueError saying why: a Sequential or
+    Functional model is needed for the spaces that rebuild layers
+    (penalties, max-norm, spectral norm, the dropout family); a subclassed one
+    takes `weight_decay`/`proximal_l1`, `label_smoothing` and `schedule`.
 
     Args:
-        build_fn: `hp -> keras.Model` (Sequential or Functional).
-        regularizer, max_norm: the spaces, or None.
-        layers: which layers, as in `kreg.attach` (None: every layer with a kernel).
+        build_fn: `hp -> keras.Model`, compiled.
+        regularizer, max_norm, dropout, spatial_dropout, drop_path, drop_block, augment, label_smoothing,
+            spectral_norm, schedule: the spaces, or None.
+        layers: which layers get the penalty, max-norm and spectral norm, as in `kreg.attach`.
     """
 
-    def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=MaxNormSpace(), layers=None, name=None):
+    def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=MaxNormSpace(), dropout=None,
+                 spatial_dropout=None, drop_path=None, drop_block=None, augment=None, label_smoothing=None,
+                 spectral_norm=None, schedule=None, layers=None, name=None):
         super().__init__(name=name)
         if not callable(build_fn):
             raise v.invalid("Regularize", "build_fn", "a function hp -> keras.Model", build_fn)
         self.build_fn = build_fn
         self.regularizer = _check_space("Regularize", "regularizer", regularizer, RegularizerSpace)
         self.max_norm = _check_space("Regularize", "max_norm", max_norm, MaxNormSpace)
+        self.family = {name: _check_space("Regularize", name, space, cls) for name, space, cls in (
+            ("dropout", dropout, DropoutSpace), ("spatial_dropout", spatial_dropout, SpatialDropoutSpace),
+            ("drop_path", drop_path, DropPathSpace), ("drop_block", drop_block, DropBlockSpace)) if space is not None}
+        self.augment = _check_space("Regularize", "augment", augment, AugmentSpace)
+        self.label_smoothing = _check_space("Regularize", "label_smoothing", label_smoothing, LabelSmoothingSpace)
+        self.spectral_norm = _check_space("Regularize", "spectral_norm", spectral_norm, SpectralNormSpace)
+        self.schedule = _check_space("Regularize", "schedule", schedule, ScheduleSpace)
         self.layers = layers
+
+    def _rebuilding(self):
+        """The spaces given that rebuild the model's layers."""
+        names = list(self.family)
+        if self.regularizer is not None and set(self.regularizer.choices) & set(PENALTIES):
+            names.append("regularizer")
+        names += [name for name in ("max_norm", "spectral_norm") if getattr(self, name) is not None]
+        return names
 
     def build(self, hp):
         model = self.build_fn(hp)
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"The build function must return a keras.Model. Received: {model!r}")
+        if not model.compiled:
+            raise ValueError(f"The build function must return a compiled model (kreg compiles the regularized "
+                             f"copy as you compiled it): add model.compile(optimizer=..., loss=..., metrics=[...]) "
+                             f"before returning it. Received: model {model.name!r}, not compiled")
+        rebuilding = self._rebuilding()
+        if rebuilding and not isinstance(model, (keras.Sequential, keras.Function)):
+            raise ValueError(f"The spaces {rebuilding} rebuild the model's layers, which Keras can do for Sequential "
+                             f"and Functional models only; model {model.name!r} is a subclassed "
+                             f"{type(model).__name__}. A subclassed model takes regularizer choices weight_decay "
+                             f"and proximal_l1, label_smoothing and schedule.")
         regularizer = self.regularizer.build(hp) if self.regularizer else None
         constraint = self.max_norm.build(hp) if self.max_norm else None
-        by_optimizer = self.regularizer is not None and hp.get(self.regularizer.choice) in ("proximal_l1",
-                                                                                            "weight_decay")
-        if regularizer is None and constraint is None and not by_optimizer:
-            return model
-        if by_optimizer and not model.compiled:
-            raise ValueError(f"Regularize: regularizer={hp.get('regularizer')!r} acts through the optimizer, so "
-                             f"build_fn must return a compiled model. Received: an uncompiled {model.name!r}")
         regularized = model
         if regularizer is not None or constraint is not None:
             regularized = attach(model, layers=self.layers, kernel_regularizer=regularizer,
                                  kernel_constraint=constraint)
-        if model.compiled:
-            config = keras.saving.deserialize_keras_object(model.get_compile_config())
-            if self.regularizer is not None:
-                config["optimizer"] = self.regularizer.optimizer(hp, config["optimizer"], regularized)
-            regularized.compile(**config)
-        return regularized
+        regularized = self._relayer(regularized, hp)
+        if self.augment is not None:
+            regularized = self._augmented(regularized, self.augment.build(hp))
+        if self.schedule is not None:
+            self.schedule.build(hp)
+        return self._compile(model, regularized, hp)
+
+    def _relayer(self, model, hp):
+        """The model with its dropout-family layers set to the trial's values and spectral norm where on."""
+        iterations = self.spectral_norm.build(hp) if self.spectral_norm else None
+        chosen = {}
+        for name, space in self.family.items():
+            kinds, cls = _FAMILY[name]
+            found = [layer for layer in _walk.layers(model) if type(layer) in kinds]
+            if not found:
+                raise ValueError(f"space.{name} sets the rate of the model's own "
+                                 f"{' or '.join(k.__module__.split('.')[0] + '.layers.' + k.__name__ for k in kinds)} "
+                                 f"layers; model {model.name!r} has none: add them where you want them")
+            values = space.build(hp)
+            top = max(layer.rate for layer in found)
+            for layer in found:
+                rate = values[0] * layer.rate / top if cls is DropPath and top > 0 else values[0]
+                update = {"rate": rate, "scaling": values[-1]}
+                if cls is DropBlock:
+                    update["block_size"] = values[1]
+                chosen[id(layer)] = (cls, update)
+        wrapped = set()
+        if iterations is not None:
+            select = attach_selector(self.layers)
+            wrapped = {id(layer) for layer in _walk.layers(model, _SPECTRAL) if select(layer)}
+            if not wrapped:
+                raise ValueError(f"space.spectral_norm wraps Dense and Conv layers; model {model.name!r} has none "
+                                 f"among layers={self.layers!r}")
+        if not chosen and not wrapped:
+            return model
+        _walk.check_rebuildable("Regularize", model, [layer for layer in _walk.layers(model)
+                                                      if id(layer) in chosen or id(layer) in wrapped])
+
+        def make(layer, config):
+            if id(layer) in chosen:
+                cls, update = chosen[id(layer)]
+                return cls.from_config({**config, **update})
+            copy = layer.__class__.from_config(config)
+            if id(layer) in wrapped:
+                return keras.layers.SpectralNormalization(copy, power_iterations=iterations)
+            return copy
+
+        return _cloning.clone(model, make=make)
+
+    @staticmethod
+    def _augmented(model, policy):
+        shapes = [tuple(i.shape[1:]) for i in model.inputs]
+        if len(shapes) != 1 or len(shapes[0]) != 3:
+            raise ValueError(f"space.augment goes in front of an image input (height, width, channels); model "
+                             f"{model.name!r} takes inputs of shapes {shapes}")
+        if policy is None:
+            return model
+        inputs = keras.Input(shapes[0], dtype=model.inputs[0].dtype)
+        return keras.Model(inputs, model(policy(inputs)), name=model.name)
+
+    def _compile(self, original, model, hp):
+        config = _compat.compile_arguments(original)  # the objects compile got: custom metrics need no registry
+        if self.regularizer is not None:
+            config["optimizer"] = self.regularizer.optimizer(hp, keras.optimizers.get(config["optimizer"]), model)
+        if self.label_smoothing is not None:
+            config["loss"] = smoothed(config.get("loss"), self.label_smoothing.build(hp))
+        loss = config.get("loss")
+        if loss is not None and not isinstance(loss, (dict, list, tuple)):
+            extra = list(config.get("weighted_metrics") or [])
+            if not any(isinstance(m, metrics.DataLoss) for m in extra):
+                config["weighted_metrics"] = [*extra, metrics.DataLoss(loss)]
+        model.compile(**config)
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        dropouts = [(space, _FAMILY[name][1]) for name, space in self.family.items()]
+        return scheduled_fit(hp, model, self.schedule, self.regularizer, dropouts, *args, **kwargs)
+
+
+_SPECTRAL = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+
+
+def smoothed(loss, smoothing):
+    """`loss` (a cross-entropy, by name or as a Keras loss) with `label_smoothing=smoothing`; else a ValueError."""
+    name = loss if isinstance(loss, str) else getattr(loss, "name", None) if isinstance(loss, keras.losses.Loss) \
+        else getattr(loss, "__name__", None)
+    if name not in _CROSS_ENTROPIES:
+        raise ValueError(f"space.label_smoothing applies to a cross-entropy loss ({', '.join(_CROSS_ENTROPIES)}); "
+                         f"the model's loss is {loss!r}")
+    from_logits = loss.get_config().get("from_logits", False) if isinstance(loss, keras.losses.Loss) else False
+    return _CROSS_ENTROPIES[name](label_smoothing=smoothing, from_logits=from_logits)

@@ -179,7 +179,8 @@ class _RateSpace(_Space):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.rate_name = f"{cls.prefix}_rate"
-        cls.hyperparameters = (cls.rate_name, f"{cls.prefix}_scaling")
+        if "hyperparameters" not in cls.__dict__:  # DropBlockSpace names its block size too
+            cls.hyperparameters = (cls.rate_name, f"{cls.prefix}_scaling")
 
     @classmethod
     def regularizes(cls, values):
@@ -632,3 +633,7 @@ def unregularized(values):
     False
     """
     return not any(space.regularizes(values) for space in SPACES.values())
+
+
+# Every hyperparameter name a kreg space may declare.
+NAMES = frozenset(name for space in SPACES.values() for name in space.hyperparameters)
