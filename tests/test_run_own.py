@@ -328,3 +328,37 @@ def test_the_documented_python_example_runs_as_written(tmp_path, monkeypatch, ca
     out = capsys.readouterr().out
     assert "'units'" in out and "lower is better" in out
     assert json.loads((tmp_path / "logs" / "mine" / "result.json").read_text())["confirmation"]["metric"] == "test_mae"
+
+
+@pytest.mark.one_backend  # the folder machinery is the backend's business nowhere
+def test_a_search_of_your_own_killed_after_its_first_trial_resumes_from_there(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = experiment(tmp_path, TOML.replace("max_trials = 2", "max_trials = 3"))
+    command = [sys.executable, "-m", "kreg.cli", "search", path, "--logdir", str(tmp_path / "logs")]
+    first = tmp_path / "logs" / "own" / "tuner" / "search" / "trial_0" / "trial.json"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and not (
+            first.exists() and json.loads(first.read_text())["status"] == "COMPLETED"):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stamp = first.stat().st_mtime_ns
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming own" in done.stdout and "trial 0 (" not in done.stdout  # trial 0 was not run again
+    assert first.stat().st_mtime_ns == stamp
+    assert json.loads((tmp_path / "logs" / "own" / "result.json").read_text())["confirmation"]["metric"]
+
+
+def test_the_python_entry_point_runs_a_shipped_example_by_name(tmp_path):
+    result = kreg.search("diabetes", max_trials=1, epochs=2, confirm=2, logdir=str(tmp_path))
+    assert result.directory == str(tmp_path / "diabetes")
+    assert result.record["data"]["loader"] == "own/diabetes.py:load"
+    assert result.confirmation["metric"] == "test_mae" and result.record["best_trial"] == "0"
+    with pytest.raises(ValueError, match="No experiment `diabets`.*Did you mean `diabetes`"):
+        kreg.search("diabets", logdir=str(tmp_path))
