@@ -362,3 +362,50 @@ def test_the_python_entry_point_runs_a_shipped_example_by_name(tmp_path):
     assert result.confirmation["metric"] == "test_mae" and result.record["best_trial"] == "0"
     with pytest.raises(ValueError, match="No experiment `diabets`.*Did you mean `diabetes`"):
         kreg.search("diabets", logdir=str(tmp_path))
+
+
+class Batches(keras.utils.PyDataset):
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x) // 16
+
+    def __getitem__(self, i):
+        return self.x[16 * i:16 * (i + 1)], self.y[16 * i:16 * (i + 1)]
+
+
+def test_a_py_dataset_loader(tmp_path):
+    def load(seed):
+        return tuple(Batches(*split) for split in regression(seed))
+
+    result = kreg.search({"name": "batches", "search": {**SMALL["search"], "objective": "val_mae"},
+                          "confirm": SMALL["confirm"], "space": {"dropout": {"rate": [0.0, 0.2]}}},
+                         build=regressor, load=load, logdir=str(tmp_path))
+    assert result.record["data"]["train"] == "4 batches" and result.confirmation["metric"] == "test_mae"
+
+
+def test_a_subclassed_model_takes_the_spaces_that_need_no_rebuilding():
+    import keras_tuner as kt
+
+    from kreg import tuning
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(3, activation="softmax")
+
+        def call(self, x):
+            return self.dense(x)
+
+    def build(hp):
+        model = Net()
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    hypermodel = tuning.Regularize(build, regularizer=tuning.RegularizerSpace(["weight_decay"]), max_norm=None,
+                                   label_smoothing=tuning.LabelSmoothingSpace((0.1, 0.1)))
+    model = hypermodel.build(kt.HyperParameters())
+    assert model.optimizer.weight_decay > 0 and model.loss.label_smoothing == 0.1
+    model.fit(np.ones((8, 4)), np.zeros(8), epochs=1, verbose=0)
