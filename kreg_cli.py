@@ -56,21 +56,39 @@ def _quietly_import_keras():
     lines are filtered out; set, it is the user's, and nothing is filtered.
     """
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        _import_keras()
         return
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     with _filtered_stderr(_STARTUP_NOISE):
-        import keras
-
+        keras = _import_keras()
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA probe logs here, not at import
 
 
+def _import_keras():
+    """`import keras`; a backend that is not installed is a ValueError saying what to install or set."""
+    try:
+        import keras
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in ("tensorflow", "jax", "torch"):
+            raise
+        chosen = (f"KERAS_BACKEND={os.environ['KERAS_BACKEND']}" if os.environ.get("KERAS_BACKEND")
+                  else "~/.keras/keras.json's, or Keras's default, tensorflow")
+        raise ValueError(f"Keras's backend ({chosen}) needs {missing}, which is not installed here. Install it "
+                         f"(pip install \"kreg[{missing}]\"), or choose an installed backend, e.g. "
+                         f"KERAS_BACKEND=jax kreg ...") from None
+    return keras
+
+
 _SEARCH_FLAGS = ("max_trials", "epochs", "seed", "deterministic", "confirm")
 
 
 def _search(args):
+    if args.dead_after is not None and not (args.chief or args.worker):
+        raise ValueError(f"--dead-after applies to --chief and --worker only. Received: --dead-after {args.dead_after}")
     _quietly_import_keras()
     from kreg.run import plan, search, workers
 
@@ -80,6 +98,8 @@ def _search(args):
                      overwrite=args.overwrite, **overrides)
     if args.workers is not None:
         return workers.launch(made, args.workers, overrides)
+    if args.chief or args.worker:
+        return workers.across_hosts(made, chief=args.chief, worker=args.worker, dead_after=args.dead_after or 60.0)
     return search.run(made)
 
 
@@ -156,6 +176,25 @@ def _workers(text):
     return value
 
 
+def _address(text):
+    """`HOST:PORT`, as `(host, port)`."""
+    host, colon, port = text.rpartition(":")
+    if not colon or not host or not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in [1, 65535], received {text!r}")
+    return host, int(port)
+
+
+def _dead_after(text):
+    """Seconds, from 1 (a process beats ten times in that span) to a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds in [1, 86400], received {text!r}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="kreg", description="Regularization experiments for Keras.")
     parser.add_argument("--version", action="version", version=f"kreg {importlib.metadata.version('kreg')}")
@@ -166,7 +205,15 @@ def build_parser():
     search.add_argument("--epochs", type=_int)
     search.add_argument("--logdir", default="logs")
     search.add_argument("--seed", type=_int)
-    search.add_argument("--workers", type=_workers, help="run Keras Tuner's chief and N workers on this host")
+    hosts = search.add_mutually_exclusive_group()
+    hosts.add_argument("--workers", type=_workers, help="run Keras Tuner's chief and N workers on this host")
+    hosts.add_argument("--chief", type=_address, metavar="HOST:PORT",
+                       help="run the chief of a search across hosts that share --logdir, serving on HOST:PORT")
+    hosts.add_argument("--worker", type=_address, metavar="HOST:PORT",
+                       help="run a worker of a search across hosts, for the chief at HOST:PORT")
+    search.add_argument("--dead-after", type=_dead_after, metavar="SECONDS",
+                        help="with --chief/--worker: a process whose heartbeat stops this long is taken as dead "
+                             "(default 60)")
     search.add_argument("--confirm", type=_int, metavar="K",
                         help="retrain the best configuration and the unregularized network on K fresh seeds")
     search.add_argument("--deterministic", action="store_true",

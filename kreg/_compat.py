@@ -42,13 +42,16 @@ def times_called(layer):
 _TENSORBOARD_RUN_STATE = {"_model": None, "_summary_module": None, "_writers": {}}
 
 
-def copy_tensorboard(board, memo):
-    """A deep copy of a `keras.callbacks.TensorBoard`, used or not: its settings copied, its run state fresh."""
+def copy_tensorboard(board, memo, **run_state):
+    """A deep copy of a `keras.callbacks.TensorBoard`, used or not: its settings copied, its run state fresh.
+
+    `run_state`: a subclass's own run state, each attribute with its fresh value.
+    """
     clone = board.__class__.__new__(board.__class__)
     memo[id(board)] = clone
+    fresh = {**_TENSORBOARD_RUN_STATE, **run_state}
     for key, value in vars(board).items():
-        fresh = key in _TENSORBOARD_RUN_STATE
-        setattr(clone, key, copy.copy(_TENSORBOARD_RUN_STATE[key]) if fresh else copy.deepcopy(value, memo))
+        setattr(clone, key, copy.copy(fresh[key]) if key in fresh else copy.deepcopy(value, memo))
     return clone
 
 

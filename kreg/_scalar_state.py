@@ -9,6 +9,8 @@ import keras
 
 from kreg import _compat
 
+_TORCH = keras.backend.backend() == "torch"  # see `ScalarState`
+
 
 def assign_state(variable, value, *, name, received):
     """`variable.assign(value)`, refused (naming `name` and `received`) while JAX's `fit` holds the variable."""
@@ -78,6 +80,12 @@ class ScalarState:
     The attributes that hold a `Scalar` are noted when set, so `variables`,
     which Keras's JAX trainer reads several times per `train_on_batch` for every
     layer, does not scan the layer's attributes each time.
+
+    On PyTorch the scalars stay out of `variables`: there Keras builds a
+    module's parameters, and so its `state_dict`, from `variables`, and a rate
+    that `load_state_dict` restored would change behind `.rate` and
+    `get_config()`. The model's `state_dict` then has the keys of the same model
+    with Keras's layers, and its eager step reads each scalar's variable itself.
     """
 
     def __setattr__(self, name, value):
@@ -89,6 +97,8 @@ class ScalarState:
     @property
     def variables(self):
         variables = super().variables
+        if _TORCH:
+            return variables
         own = self.__dict__
         for name in own.get("_scalar_names", ()):
             scalar = own.get(name)

@@ -79,7 +79,8 @@ class _Penalty(keras.layers.Layer, keras.regularizers.Regularizer):
     def variables(self):
         # A penalty has no weights, sublayers or seed generators: its state is its strengths. Keras's JAX
         # trainer collects the model's variables four times per `train_on_batch`: this skips Keras's walk.
-        return [self._state]
+        # On PyTorch none, as for a layer's rate (`_scalar_state.ScalarState`): out of the state_dict.
+        return [] if _scalar_state._TORCH else [self._state]
 
     @staticmethod
     def _stored(values):

@@ -1,9 +1,18 @@
+import importlib.util
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+
+def boards():
+    """The TensorBoard callbacks a test can fit with here: Keras's where TensorFlow is installed, and kreg's."""
+    import kreg
+
+    keras_own = [keras.callbacks.TensorBoard] if importlib.util.find_spec("tensorflow") else []
+    return [*keras_own, kreg.callbacks.TensorBoard]
 
 
 def pytest_configure(config):

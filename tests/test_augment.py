@@ -6,7 +6,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kreg import augment
 
@@ -49,19 +48,25 @@ def test_identity_at_inference_and_a_change_in_training(name, make, x):
 
 
 @pytest.mark.parametrize(("name", "make", "x"), TRANSFORMS, ids=IDS)
-def test_single_examples_tf_data_and_models(name, make, x):
+def test_single_examples_and_models(name, make, x):
     layer = make()
     single = np.asarray(layer(x[0], training=True))
     assert single.shape == x[0].shape
+    model = keras.Sequential([keras.Input(x.shape[1:]), make(), keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((len(x), 2)), verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(("name", "make", "x"), TRANSFORMS, ids=IDS)
+def test_in_a_tf_data_pipeline(name, make, x):
+    tf = pytest.importorskip("tensorflow")
+    layer = make()
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(len(x)))).batch(8)
     ds = ds.map(lambda images, labels: (layer(images, training=True), labels))
     images, labels = next(iter(ds))
     assert images.shape == (8, *x.shape[1:])
     np.testing.assert_array_equal(labels.numpy(), np.arange(8))  # labels untouched
-    model = keras.Sequential([keras.Input(x.shape[1:]), make(), keras.layers.Flatten(), keras.layers.Dense(2)])
-    model.compile("sgd", "mse")
-    model.fit(x, np.zeros((len(x), 2)), verbose=0)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_flip_is_exact_and_probability_zero_is_identity():
@@ -273,6 +278,7 @@ def test_mixup_cutmix_config_round_trip_and_both_alphas_zero():
 
 
 def test_tf_data_reads_a_magnitude_set_after_the_pipeline_is_built():
+    tf = pytest.importorskip("tensorflow")
     # issue 13: under JAX the layers failed inside tf.data; there they now run on TensorFlow, reading a
     # TensorFlow twin of each magnitude that `magnitude = ...` keeps equal (a constant would go stale).
     rotation = augment.RandomRotation(0.0, seed=0)
@@ -285,6 +291,7 @@ def test_tf_data_reads_a_magnitude_set_after_the_pipeline_is_built():
 
 
 def test_tf_data_draws_a_fresh_stream_each_batch_and_keeps_the_statistics():
+    tf = pytest.importorskip("tensorflow")
     noise = augment.Policy([augment.GaussianNoise(0.5, probability=0.5)], seed=0)
     ds = tf.data.Dataset.from_tensor_slices(np.zeros((4000, 10), "float32")).batch(2000).map(noise)
     first, second = (b.numpy() for b in ds)
@@ -356,6 +363,7 @@ def test_color_magnitudes_change_without_retrace_where_keras_factors_are_traced(
     # Why kreg keeps its color transforms beside Keras's RandomBrightness/Contrast/Saturation/Hue: a kreg magnitude
     # is a variable (RegularizationSchedule's augment_scale ramps it between epochs), a Keras factor a constant
     # of the traced function, so a compiled step or a tf.data map keeps the factor it was traced with.
+    tf = pytest.importorskip("tensorflow")
     x = np.full((64, 4, 4, 3), 0.5, "float32")
     ours, theirs = augment.RandomBrightness(0.0, seed=0), keras.layers.RandomBrightness(0.0, value_range=(0, 1))
     traces = []
@@ -377,3 +385,14 @@ def test_color_magnitudes_change_without_retrace_where_keras_factors_are_traced(
     np.testing.assert_array_equal(run_theirs(x).numpy(), x)  # the traced factor, 0
     assert len(traces) == traced
     assert np.abs(np.asarray(theirs(x, training=True)) - x).max() > 0.1  # eagerly Keras reads the new factor
+
+
+def test_mixupcutmix_in_a_tf_data_pipeline():
+    tf = pytest.importorskip("tensorflow")
+    mix = augment.MixUpCutMix(mixup_alpha=0.2, cutmix_alpha=1.0, label_smoothing=0.1, num_classes=10, seed=0)
+    images = np.random.default_rng(0).uniform(size=(64, 8, 8, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((images, np.arange(64) % 10)).batch(32).map(mix)
+    (x, y), (x2, _) = list(ds)
+    assert x.shape == (32, 8, 8, 1) and y.shape == (32, 10)
+    np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, rtol=1e-6)
+    assert not np.allclose(x.numpy(), images[:32]) and not np.allclose(x2.numpy(), images[32:])  # mixed

@@ -43,6 +43,7 @@ def test_copy_tensorboard_resets_exactly_the_state_that_cannot_be_copied(tmp_pat
 
     import numpy as np
 
+    pytest.importorskip("tensorflow")  # Keras's callback writes through tf.summary
     board = keras.callbacks.TensorBoard(str(tmp_path))
     model, _ = graph()
     model.compile("sgd", "mse")
@@ -83,6 +84,8 @@ def augmentation_ops():
 def test_tensorflow_op_finds_each_op_augmentation_uses():
     import functools
 
+    pytest.importorskip("tensorflow")
+
     ops = augmentation_ops()
     assert ("ops", "image.affine_transform") in ops and ("random", "uniform") in ops, ops
     for namespace, name in ops:
@@ -94,8 +97,8 @@ def test_tensorflow_op_finds_each_op_augmentation_uses():
 
 def test_tensorflow_backend_runs_ops_and_seeds_on_tensorflow():
     import numpy as np
-    import tensorflow as tf
 
+    tf = pytest.importorskip("tensorflow")
     backend = _compat.tensorflow_backend()
     generator = keras.random.SeedGenerator(7, backend=backend)
     assert isinstance(generator.state.value, tf.Variable), "SeedGenerator(backend=) changed (kreg._compat)"

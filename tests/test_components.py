@@ -13,7 +13,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import compiled
 
 import kreg
@@ -303,6 +302,7 @@ def test_layer_training_and_inference(name, cls, kwargs):
 def test_layer_in_a_tf_data_pipeline(name, cls, kwargs):
     if keras.backend.backend() != "tensorflow" and not issubclass(cls, (augment.Transform, augment.Policy)):
         pytest.skip("under other backends only augmentation layers run in tf.data (as Keras's image layers)")
+    tf = pytest.importorskip("tensorflow")
     layer = cls(**kwargs)
     ds = tf.data.Dataset.from_tensor_slices(IMAGES).batch(16).map(lambda x: layer(x, training=True))
     batches = [b.numpy() for b in ds]

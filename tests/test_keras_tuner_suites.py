@@ -35,6 +35,9 @@ from keras_tuner.src.tuners import randomsearch
 from kreg import tuning
 from kreg.tuning import tuners as kreg_tuners
 
+# The suites import `tensorboard.plugins.hparams.api`, which imports TensorFlow (kreg's tuners do not).
+pytest.importorskip("tensorflow", reason="Keras Tuner's suites import TensorFlow through tensorboard's hparams api")
+
 SUITES = Path(__file__).parent / "keras_tuner_suites"
 KREG = {"RandomSearch": tuning.RandomSearch, "BayesianOptimization": tuning.BayesianOptimization,
         "Hyperband": tuning.Hyperband, "GridSearch": tuning.GridSearch}

@@ -128,9 +128,29 @@ def test_rate_is_state_the_compiled_step_reads():
     # The rate's variable is among the model's non-trainable variables (which JAX's stateless step threads).
     model = mlp(Dropout, 0.5)
     layer = model.layers[1]
+    assert not any(v is layer._rate.variable for v in model.weights)
+    if keras.backend.backend() == "torch":  # out of the module's parameters: see the next test
+        assert [v.name for v in layer.non_trainable_variables] == ["seed_generator_state"]
+        return
     assert [v.name for v in layer.non_trainable_variables] == ["seed_generator_state", "rate"]
     assert any(v is layer._rate.variable for v in model.non_trainable_variables)
-    assert not any(v is layer._rate.variable for v in model.weights)
+
+
+def test_a_torch_state_dict_is_kerass_and_leaves_the_rate_alone():
+    # issue 23: the rate was a torch parameter, so load_state_dict changed what the layer did behind `.rate`.
+    if keras.backend.backend() != "torch":
+        pytest.skip("PyTorch's state_dict")
+    import re
+
+    def keys(model):  # layer and seed generator names without Keras's `_N` suffixes
+        return sorted(re.sub(r"_\d+(?=/|$)", "", key) for key in model.state_dict())
+
+    ours, theirs = mlp(Dropout, 0.5), mlp(keras.layers.Dropout, 0.5)
+    assert keys(ours) == keys(theirs) and len(keys(ours)) == 2 * 5  # kernels, biases, seed: model and functional
+    ours.layers[1].rate = 0.1
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())), strict=True)
+    assert ours.layers[1].rate == ours.layers[1].get_config()["rate"] == 0.1
+    assert drop_fraction(ours.layers[1]) == pytest.approx(0.1, abs=0.003)
 
 
 def test_noise_shape_is_a_tuple_like_keras():

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from scipy import stats
+from tensorboard.util import tensor_util
 
 import kreg
 from kreg.run import confirm
@@ -169,7 +170,7 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
 
     events = EventAccumulator(str(tmp_path / "board" / "confirm"), size_guidance={"tensors": 0})
     events.Reload()
-    logged = [float(__import__("tensorflow").make_ndarray(e.tensor_proto))
+    logged = [float(tensor_util.make_ndarray(e.tensor_proto))
               for e in events.Tensors("confirm/early_stopping/test_accuracy")]
     assert logged == pytest.approx(out["columns"]["early_stopping"]["test_accuracy"])
     text = "\n".join(report.summary(out))

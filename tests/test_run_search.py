@@ -532,6 +532,101 @@ def test_a_dead_worker_is_reported_and_the_others_finish(tmp_path):
         assert launcher.returncode == 1 and "run the same command again" in err
 
 
+def across_hosts(experiment, logdir, port, *roles):
+    """`kreg search --chief 127.0.0.2:PORT` or `--worker 127.0.0.2:PORT` processes, one per role, as on other hosts."""
+    return [subprocess.Popen(subprocess_command(experiment, logdir, f"--{role}", f"127.0.0.2:{port}", "--dead-after",
+                                                "4"), env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for role in roles]
+
+
+def free_port(host):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def running(project, count, timeout=120):
+    deadline = time.time() + timeout
+    while sum(json.loads(p.read_text())["status"] == "RUNNING" for p in project.glob("trial_*/trial.json")) < count:
+        assert time.time() < deadline, f"fewer than {count} trials running after {timeout} s"
+        time.sleep(0.05)
+
+
+def test_a_search_across_hosts_outlives_a_dead_worker(tmp_path):
+    """The chief serves on 127.0.0.2 (not the default loopback address); a worker killed mid-trial stops beating,
+    the chief takes it as dead, and the other worker runs its trial."""
+    experiment, logdir, port = tiny(tmp_path, trials=4, epochs=4), tmp_path / "logs", free_port("127.0.0.2")
+    project = logdir / "tiny" / "tuner" / "search"
+    processes = across_hosts(experiment, logdir, port, "chief", "worker", "worker")
+    chief, survivor, victim = processes
+    try:
+        running(project, 2)
+        victim.kill()
+        out, err = chief.communicate(timeout=300)
+        survivor_out, _ = survivor.communicate(timeout=60)
+    finally:
+        for process in processes:
+            process.kill()
+    assert f"-{victim.pid}-" in err.split("sent no heartbeat")[0] and err.count("taken as dead") == 1
+    assert survivor.returncode == 0 and "waiting for the chief at 127.0.0.2" in survivor_out
+    if chief.returncode == 1:  # the survivor had asked for its last trial before the victim was taken as dead
+        assert "of the dead workers were not run again; run the same command again" in err
+        processes = across_hosts(experiment, logdir, port, "chief", "worker")
+        try:
+            out, err = processes[0].communicate(timeout=300)
+        finally:
+            for process in processes:
+                process.kill()
+        chief = processes[0]
+    assert chief.returncode == 0, err[-3000:]
+    trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2", "3"]
+    assert all(t["status"] == "COMPLETED" for t in trials) and "best trial" in out
+    assert (logdir / "tiny" / "result.json").exists() and not os.listdir(logdir / "tiny" / "heartbeats")
+
+
+def test_workers_stop_when_the_chief_dies_and_the_search_resumes(tmp_path):
+    experiment, logdir, port = tiny(tmp_path, trials=3, epochs=4), tmp_path / "logs", free_port("127.0.0.2")
+    project = logdir / "tiny" / "tuner" / "search"
+    processes = across_hosts(experiment, logdir, port, "chief", "worker")
+    try:
+        running(project, 1)
+        processes[0].kill()
+        _, err = processes[1].communicate(timeout=60)
+    finally:
+        for process in processes:
+            process.kill()
+    assert processes[1].returncode == 1 and "the chief sent no heartbeat for 4 s; this worker stops" in err
+    assert os.listdir(logdir / "tiny" / "heartbeats") == ["chief.json"]  # the dead chief's
+    processes = across_hosts(experiment, logdir, port, "chief", "worker")  # the same commands again: resumed
+    try:
+        out, err = processes[0].communicate(timeout=300)
+    finally:
+        for process in processes:
+            process.kill()
+    assert processes[0].returncode == 0, err[-3000:]
+    assert "taken as dead" not in err  # the earlier run's heartbeats are not this run's workers
+    trials = [json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")]
+    assert sorted(t["trial_id"] for t in trials) == ["0", "1", "2"]
+    assert all(t["status"] == "COMPLETED" for t in trials) and "best trial" in out
+
+
+def test_chief_and_worker_flags_are_checked(capsys):
+    for flags, says in ((["--chief", "127.0.0.2"], "argument --chief: expected HOST:PORT"),
+                        (["--worker", "h:0"], "argument --worker: expected HOST:PORT with a port in [1, 65535]"),
+                        (["--chief", "h:1", "--workers", "2"], "not allowed with argument"),
+                        (["--chief", "h:1", "--dead-after", "0.5"], "expected a number of seconds in [1, 86400], "
+                                                                     "received '0.5'"),
+                        (["--chief", "h:1", "--dead-after", "nan"], "received 'nan'")):
+        with pytest.raises(SystemExit) as exit:
+            cli.main(["search", "digits", *flags])
+        assert exit.value.code == 2 and says in capsys.readouterr().err, flags
+    assert cli.main(["search", "digits", "--dead-after", "5"]) == 2
+    assert "--dead-after applies to --chief and --worker only" in capsys.readouterr().err
+
+
 class FakeProcess:
     """A `Popen` whose `poll()` returns the given codes in turn (None: still running), then the last one."""
 

@@ -8,18 +8,22 @@ import keras
 import keras_tuner as kt
 import numpy as np
 import pytest
-import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata
+from tensorboard.util.tensor_util import make_ndarray
 
+from conftest import boards
 import kreg
 from kreg import tuning
 
 (X, Y), (XV, YV), _ = kreg.data.digits(train_size=160, validation_size=80, label_noise=0.0)
 
 
-class BoardSubclass(keras.callbacks.TensorBoard):
+Board = boards()[0]  # Keras's, or kreg's where TensorFlow is not installed
+
+
+class BoardSubclass(Board):
     """Keras Tuner matches TensorBoard by class name; kreg by isinstance."""
 
 
@@ -34,7 +38,7 @@ def plugin(accumulator, tag, parse):
 
 
 def scalar(accumulator, tag):
-    return float(tf.make_ndarray(accumulator.Tensors(tag)[-1].tensor_proto))
+    return float(make_ndarray(accumulator.Tensors(tag)[-1].tensor_proto))
 
 
 def search(tmp_path, tuner_name="random", trials=3, seed=1, epochs=3, **kwargs):
@@ -78,7 +82,7 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
         end = plugin(session, metadata.SESSION_END_INFO_TAG, metadata.parse_session_end_info_plugin_data)
         assert end.status == api_pb2.STATUS_SUCCESS
         validation = events(tmp_path / "logs" / trial.trial_id / "execution0" / "validation")
-        history = [float(tf.make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")]
+        history = [float(make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")]
         assert len(history) == 3
         assert scalar(session, "trial/best_val_accuracy") == pytest.approx(max(history))
         assert scalar(session, "trial/best_epoch") == int(np.argmax(history)) == saved["best_step"]
@@ -107,7 +111,7 @@ def test_a_nan_trial_fails_and_is_never_best(tmp_path):
     tuner = tuning.GridSearch(Exploding(), objective="val_loss", max_trials=2, directory=str(tmp_path / "t"),
                               project_name="p")
     tuner.search(X, Y, validation_data=(XV, YV), epochs=3, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     statuses = {t.hyperparameters.get("explode"): t for t in tuner.oracle.trials.values()}
     assert statuses[True].status == "FAILED" and statuses[False].status == "COMPLETED"
     (best,) = tuner.oracle.get_best_trials(1)
@@ -131,7 +135,7 @@ def test_median_pruning_stops_and_marks_a_bad_trial(tmp_path):
     tuner = tuning.GridSearch(Slow(), objective="val_loss", max_trials=3, directory=str(tmp_path / "t"),
                               project_name="p", pruning=tuning.MedianPruning(warmup_epochs=1, min_trials=2))
     tuner.search(X, Y, validation_data=(XV, YV), epochs=6, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     trials = {t.hyperparameters.get("lr"): t for t in tuner.oracle.trials.values()}
     bad = trials[0.0]
     assert len(tuner.epoch_history[bad.trial_id]) < 6  # stopped early
@@ -207,7 +211,7 @@ def test_tied_epochs_agree_with_keras_tuner(tmp_path):
     tuner = tuning.GridSearch(Frozen(), objective="val_accuracy", max_trials=1, directory=str(tmp_path / "t"),
                               project_name="p", seed=0)
     tuner.search(X, Y, validation_data=(XV, YV), epochs=3, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     (trial,) = tuner.oracle.trials.values()
     assert trial.best_step == 0  # Keras Tuner (and its checkpoint) keep the first of tied epochs
     assert scalar(events(tmp_path / "logs" / trial.trial_id), "trial/best_epoch") == 0
@@ -236,7 +240,7 @@ def test_every_execution_counts(tmp_path, explode_first):
     tuner = tuning.GridSearch(FlakyExecutions(explode_first), objective="val_accuracy", max_trials=1, seed=3,
                               executions_per_trial=2, directory=str(tmp_path / "t"), project_name="p")
     tuner.search(X, Y, validation_data=(XV, YV), epochs=3, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     (trial,) = tuner.oracle.trials.values()
     session = events(tmp_path / "logs" / trial.trial_id)
     if explode_first:
@@ -246,7 +250,7 @@ def test_every_execution_counts(tmp_path, explode_first):
     bests = []
     for execution in range(2):
         validation = events(tmp_path / "logs" / trial.trial_id / f"execution{execution}" / "validation")
-        bests.append(max(float(tf.make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")))
+        bests.append(max(float(make_ndarray(e.tensor_proto)) for e in validation.Tensors("epoch_accuracy")))
     assert bests[0] != bests[1]  # the executions really differ, so the mean is not the last one's best
     assert scalar(session, "trial/best_val_accuracy") == pytest.approx(trial.score) == pytest.approx(np.mean(bests))
 
@@ -277,7 +281,7 @@ def test_hyperparameters_declared_during_the_search_are_logged(tmp_path):
     tuner = tuning.RandomSearch(Layered(), objective="val_accuracy", max_trials=5, seed=2,
                                 directory=str(tmp_path / "t"), project_name="p")
     tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
     # The initial space is built with the defaults (one layer): `units_2` is created by the first trial with three.
     first = next(t for t in trials if "units_2" in t.hyperparameters.values)
@@ -378,7 +382,7 @@ def failing_search(tmp_path, pattern, **kwargs):
     tuner = tuning.GridSearch(Failing(pattern), objective="val_loss", max_trials=len(pattern), seed=0,
                               directory=str(tmp_path / "t"), project_name="p", **kwargs)
     tuner.search(X[:32], Y[:32], validation_data=(XV[:16], YV[:16]), epochs=1, verbose=0,
-                 callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+                 callbacks=[Board(str(tmp_path / "logs"))])
     return tuner
 
 
@@ -408,3 +412,19 @@ def test_only_failures_in_a_row_stop_a_search(tmp_path):
     with pytest.raises(RuntimeError, match=r"trials 1, 2 failed in a row\. The first, trial 1, failed with:") as e:
         failing_search(tmp_path / "b", ["ok", "error", "nan", "ok"], max_consecutive_failed_trials=2)
     assert "fit of trial 1 broke" in str(e.value) and "loss became nan" not in str(e.value)
+
+
+def test_kerass_tensorboard_without_tensorflow_is_refused_before_any_trial(tmp_path, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else find_spec(name, *a))
+    tuner = tuning.GridSearch(Slow(), objective="val_loss", max_trials=1, directory=str(tmp_path / "t"), project_name="p")
+    with pytest.raises(ValueError, match=r"`callbacks` of GridSearch.search: Keras's TensorBoard callback writes "
+                                         r"through tf.summary.*kreg.callbacks.TensorBoard"):
+        tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0,
+                     callbacks=[keras.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    assert not tuner.oracle.trials and not (tmp_path / "logs").exists()
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0,  # kreg's own writes without TensorFlow
+                 callbacks=[kreg.callbacks.TensorBoard(str(tmp_path / "logs"))])
+    assert len(tuner.oracle.trials) == 1 and (tmp_path / "logs" / "0" / "execution0" / "train").is_dir()

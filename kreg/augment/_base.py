@@ -94,7 +94,7 @@ def augment(transforms, inputs, seed_generator, **options):
     if images and rank not in (3, 4) or rank == 0:
         expected = ("images (batch, height, width, channels) or one image (height, width, channels)" if images
                     else "a batch: axis 0 is the batch axis")
-        raise ValueError(f"{type((images or transforms)[0]).__name__} needs {expected}. Received shape {x.shape}")
+        raise ValueError(f"{type((images or transforms)[0]).__name__} needs {expected}. Received shape {tuple(x.shape)}")
     single = bool(images) and rank == 3
     out = apply_transforms(transforms, ops.cast(x[None] if single else x, "float32"),
                            _backend.seed_generator(seed_generator), **options)

@@ -178,7 +178,7 @@ class _ColorTransform(Transform):
     def _rgb(self, x):
         if len(x.shape) != 4 or x.shape[-1] != 3:
             raise ValueError(
-                f"{type(self).__name__} needs RGB images (..., height, width, 3). Received shape {x.shape}"
+                f"{type(self).__name__} needs RGB images (..., height, width, 3). Received shape {tuple(x.shape)}"
             )
         return x
 

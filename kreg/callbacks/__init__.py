@@ -1,6 +1,8 @@
-"""Callbacks: the penalty apart from the data loss, weight statistics, a fit diagnosis, schedules."""
+"""Callbacks: the penalty apart from the data loss, weight statistics, a fit diagnosis, schedules, and TensorBoard
+scalars without TensorFlow."""
 
 from kreg.callbacks._breakdown import LossBreakdown
+from kreg.callbacks.board import TensorBoard
 from kreg.callbacks.diagnosis import FitDiagnosis
 from kreg.callbacks.monitor import RegularizationMonitor
 from kreg.callbacks.schedule import RegularizationSchedule
@@ -12,4 +14,5 @@ __all__ = [
     "RegularizationMonitor",
     "RegularizationSchedule",
     "Schedule",
+    "TensorBoard",
 ]

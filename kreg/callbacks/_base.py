@@ -28,8 +28,10 @@ class Callback(keras.callbacks.Callback):
         for key, value in self.__dict__.items():
             if key in self._transient:
                 value = None
-            elif isinstance(value, keras.callbacks.TensorBoard):  # Keras's own cannot be copied after a fit
-                value = memo[id(value)] if id(value) in memo else _compat.copy_tensorboard(value, memo)
+            elif id(value) in memo:
+                value = memo[id(value)]
+            elif isinstance(value, keras.callbacks.TensorBoard) and not hasattr(value, "__deepcopy__"):
+                value = _compat.copy_tensorboard(value, memo)  # Keras's own cannot be copied after a fit
             else:
                 value = copy.deepcopy(value, memo)
             setattr(clone, key, value)

@@ -32,6 +32,7 @@ import numpy as np
 from scipy import stats
 
 from kreg import _io
+from kreg import callbacks as kreg_callbacks
 from kreg.run import own
 from kreg.tuning.spaces import NAMES
 from kreg.tuning.spaces import unregularized
@@ -264,7 +265,7 @@ def search(*, hypermodel, baseline, trials, data, folder, seeds, epochs, batch_s
     def arm(build, fit, last=False):
         def run(seed):
             first = last and seed == seeds[0]
-            extra = [keras.callbacks.TensorBoard(board)] if first and board else []
+            extra = [kreg_callbacks.TensorBoard(board)] if first and board else []  # no TensorFlow needed
             return retrain(build, fit, data, seed=seed, epochs=epochs, batch_size=batch_size, monitor=monitor,
                            mode=mode, last=last, callbacks=[*callbacks, *extra],
                            kernels=os.path.join(folder, "baseline-kernels.npz") if first else None)

@@ -25,6 +25,7 @@ import keras_tuner as kt
 import numpy as np
 
 from kreg import _io
+from kreg import callbacks as kreg_callbacks
 from kreg import _seeds
 from kreg import tuning
 from kreg.run import confirm
@@ -204,7 +205,7 @@ def _search(plan, role, resuming, interrupts, dead_workers):
         with interrupts.training():
             args, kwargs = own.fit_arguments(train, search["batch_size"])
             tuner.search(*args, validation_data=validation, epochs=search["epochs"], verbose=0,
-                         callbacks=[keras.callbacks.TensorBoard(board_root), interrupts.callback()], **kwargs)
+                         callbacks=[kreg_callbacks.TensorBoard(board_root), interrupts.callback()], **kwargs)
     except _compat.TooManyFailedTrials as error:  # the streak's first trial's error, not the whole budget's worth
         print(f"kreg: the search stopped: {error}\nEvery trial's message is in "
               f"{os.path.join(plan.directory, 'tuner', 'search')}", file=sys.stderr)

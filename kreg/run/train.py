@@ -8,6 +8,7 @@ import keras
 
 import kreg
 from kreg import _validation as v
+from kreg import callbacks as kreg_callbacks
 from kreg.run.shell import command
 
 
@@ -52,7 +53,7 @@ def run(*, epochs=60, train_size=500, label_noise=0.3, l2=10.0, max_norm=4.0, se
             metrics=["accuracy"],
             weighted_metrics=[kreg.metrics.DataLoss(loss)],
         )
-        board = keras.callbacks.TensorBoard(os.path.join(run_dir, name))
+        board = kreg_callbacks.TensorBoard(os.path.join(run_dir, name))
         # The flipped labels are errors no model should fit: they are the baseline training error.
         diagnosis = kreg.callbacks.FitDiagnosis(baseline_error=label_noise, tensorboard=board)
         model.fit(

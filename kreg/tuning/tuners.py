@@ -44,6 +44,7 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
   trials at the same epoch stops early and is marked `pruned`.
 """
 
+import importlib.util
 import math
 import os
 import statistics
@@ -63,6 +64,7 @@ from kreg import _seeds
 from kreg import _io
 from kreg import _validation as v
 from kreg.callbacks import RegularizationMonitor
+from kreg.callbacks import TensorBoard
 from kreg.callbacks._base import write_scalars
 from kreg.tuning import _compat
 from kreg.tuning.spaces import hparams_domain
@@ -256,6 +258,12 @@ class _KregTuner(_compat.ExecutionHook):
     # -- the search as a whole --------------------------------------------------------------------------------
     def search(self, *fit_args, **fit_kwargs):
         boards = [c for c in fit_kwargs.get("callbacks", []) if isinstance(c, keras.callbacks.TensorBoard)]
+        for board in boards:
+            if not isinstance(board, TensorBoard) and importlib.util.find_spec("tensorflow") is None:
+                raise ValueError(f"Invalid value for argument `callbacks` of {type(self).__name__}.search: Keras's "
+                                 f"TensorBoard callback writes through tf.summary, and TensorFlow is not installed. "
+                                 f"Use kreg.callbacks.TensorBoard, which writes its epoch scalars without "
+                                 f"TensorFlow. Received: {board!r}")
         self._log_root = str(boards[0].log_dir) if boards else None
         if self.deterministic and keras.backend.backend() == "tensorflow":
             import tensorflow as tf
