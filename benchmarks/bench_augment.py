@@ -26,7 +26,7 @@ the best; target kreg / Keras >= 1.0.
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import numpy as np
 import tensorflow as tf
@@ -50,7 +50,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--images", type=int, default=10240)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     images = np.random.default_rng(0).uniform(size=(args.images, 32, 32, 3)).astype("float32")
     keras_geometry = [
         keras.layers.RandomFlip("horizontal", seed=0),

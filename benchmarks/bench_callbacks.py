@@ -14,7 +14,7 @@ import argparse
 import tempfile
 import time
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 
 import kreg
@@ -61,7 +61,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=60)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     (x, y), (xv, yv), _ = kreg.data.digits()
     root = tempfile.mkdtemp()
 

@@ -17,7 +17,7 @@ import sys
 
 RUN = """
 import sys, tempfile, time
-import _timing  # noqa: F401
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import kreg
 from kreg import tuning
@@ -42,7 +42,9 @@ print(time.perf_counter() - start)
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     times = {"default": [], "deterministic": []}
     for _ in range(args.rounds):
         for name, flag in (("default", "0"), ("deterministic", "1")):

@@ -11,8 +11,9 @@ Keras's interleaved (`rounds * 20` steps, `rounds * 10` dropout calls each); eac
 figure is reported as the minimum and the median, and judged by the minimum
 (timings on a shared machine are bimodal).
 
-    python benchmarks/bench_dropout.py [--rounds 15]
-    KERAS_BACKEND=jax python benchmarks/bench_dropout.py [--rounds 15]
+    python benchmarks/bench_dropout.py [--rounds 15] [--device cpu|gpu]
+    KERAS_BACKEND=jax python benchmarks/bench_dropout.py [--rounds 15] [--device cpu|gpu]
+    KERAS_BACKEND=torch python benchmarks/bench_dropout.py [--rounds 15] [--device cpu|gpu]
 
 The dropout calls are compiled as each backend compiles a train step
 (`tf.function`; `jax.jit` of the layer's `stateless_call`); `x*2`, compiled
@@ -21,7 +22,7 @@ alike, is the cost of one pass over the tensor.
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import numpy as np
 
@@ -80,6 +81,8 @@ def compiled(layer, x):
         layer(x, training=True)  # built
         step = jax.jit(lambda state, t: layer.stateless_call([], state, t, training=True)[0])
         return lambda: step([v.value for v in layer.non_trainable_variables], x).block_until_ready()
+    if keras.backend.backend() == "torch":  # Keras's torch step is eager (not compiled by default)
+        return (lambda: x * 2) if layer is None else (lambda: layer(x, training=True))
     import tensorflow as tf
 
     step = tf.function(lambda t: t * 2 if layer is None else layer(t, training=True))
@@ -105,7 +108,9 @@ def mask_speed(rounds, repeats=10):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     training_step(args.rounds)
     mask_speed(args.rounds)
 

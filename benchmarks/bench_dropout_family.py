@@ -19,13 +19,13 @@ interleaved (`rounds * 20` steps, `rounds * 10` calls each); each figure is
 reported as the minimum and the median, and judged by the minimum (timings on
 a shared machine are bimodal).
 
-    python benchmarks/bench_dropout_family.py [--rounds 10]
-    KERAS_BACKEND=jax python benchmarks/bench_dropout_family.py [--rounds 10]
+    python benchmarks/bench_dropout_family.py [--rounds 10] [--device cpu|gpu]
+    KERAS_BACKEND=jax python benchmarks/bench_dropout_family.py [--rounds 10] [--device cpu|gpu]
 """
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import numpy as np
 from keras import ops
@@ -106,7 +106,9 @@ def report(title, t):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 32, 32, 16)).astype("float32")
     y = rng.integers(0, 10, size=64)
@@ -121,9 +123,13 @@ def main():
     for name, (ours, theirs, _) in PAIRS.items():
         functions[f"kreg {name}"] = compiled(ours(), x)
         functions[f"base {name}"] = compiled(theirs(), x)
+    functions["keras Dropout(0.1)"] = compiled(keras.layers.Dropout(0.1, seed=1), x)  # issue 23's yardstick
     for fn in functions.values():
         fn()
-    report("the layer alone, training mode, 64x32x32x32 float32", min_and_median(functions, args.rounds * 10))
+    t = min_and_median(functions, args.rounds * 10)
+    report("the layer alone, training mode, 64x32x32x32 float32", t)
+    print(f"  DropBlock(0.1, block_size=5) / keras.layers.Dropout(0.1) on the same tensor: "
+          f"{ratio(t, 'kreg DropBlock(0.1, block_size=5)', 'keras Dropout(0.1)')} (goal <= 1.5, by the min)")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ over interleaved rounds; target <= 1.10. Sparsity: the 20-feature regression wit
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import numpy as np
 
@@ -72,7 +72,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--examples", type=int, default=2048)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     overhead(args.rounds, args.examples)
     sparsity()
 

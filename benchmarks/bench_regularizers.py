@@ -27,13 +27,14 @@ again: the first call after the other model ran is slower (on JAX, the MLP's
 two models alternated (the script until session 19) gave ratios that moved by
 up to 0.15 between runs of the same code.
 
-    python benchmarks/bench_regularizers.py [--rounds 15]
-    KERAS_BACKEND=jax python benchmarks/bench_regularizers.py [--rounds 15]
+    python benchmarks/bench_regularizers.py [--rounds 15] [--device cpu|gpu]
+    KERAS_BACKEND=jax python benchmarks/bench_regularizers.py [--rounds 15] [--device cpu|gpu]
+    KERAS_BACKEND=torch python benchmarks/bench_regularizers.py [--rounds 15] [--device cpu|gpu]
 """
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import numpy as np
 
@@ -65,6 +66,21 @@ def cnn(reg, con):
     )
 
 
+def cnn_dropout(reg, con, drop):
+    """The CNN with a dropout after each convolution: the issue-23 case (penalty, max-norm and dropout together)."""
+    return keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(32, 3, activation="relu", kernel_regularizer=reg(), kernel_constraint=con([0, 1, 2])),
+            drop(),
+            keras.layers.Conv2D(32, 3, activation="relu", kernel_regularizer=reg(), kernel_constraint=con([0, 1, 2])),
+            drop(),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, kernel_regularizer=reg()),
+        ]
+    )
+
+
 CASES = {
     "mlp l2+maxnorm": (
         mlp, (64,),
@@ -80,6 +96,13 @@ CASES = {
         cnn, (16, 16, 3),
         (lambda: keras.regularizers.L2(1e-4), lambda a: keras.constraints.MaxNorm(3.0, axis=a)),
         (lambda: kreg.regularizers.L2(1e-4), lambda a: kreg.constraints.MaxNorm(3.0)),
+    ),
+    "cnn l2+maxnorm+dropout": (
+        cnn_dropout, (16, 16, 3),
+        (lambda: keras.regularizers.L2(1e-4), lambda a: keras.constraints.MaxNorm(3.0, axis=a),
+         lambda: keras.layers.Dropout(0.3, seed=1)),
+        (lambda: kreg.regularizers.L2(1e-4), lambda a: kreg.constraints.MaxNorm(3.0),
+         lambda: kreg.layers.Dropout(0.3, seed=1)),
     ),
 }
 
@@ -110,17 +133,22 @@ def compiled_step(model, x, y):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--policy", default="float32", help="Keras's dtype policy, e.g. mixed_bfloat16")
+    parser.add_argument("--cases", nargs="*", choices=list(CASES), default=list(CASES))
+    _timing.add_device(parser)
     args = parser.parse_args()
+    keras.mixed_precision.set_global_policy(args.policy)
+    print(f"device: {_timing.device()}, policy {args.policy}")
     rng = np.random.default_rng(0)
     print(f"{keras.backend.backend()}, ms/step min / median; ratios min (median)")
     print(f"{'case':<18}{'measure':<16}{'keras':>16}{'kreg':>16}{'kreg / keras':>22}{'control':>22}")
-    for name, (build, shape, theirs, ours) in CASES.items():
+    for name, (build, shape, theirs, ours) in ((name, CASES[name]) for name in args.cases):
         x = rng.normal(size=(2048, *shape)).astype("float32")
         y = rng.integers(0, 10, size=2048)
         steps, epochs, compiled = {}, {}, {}
-        for label, (reg, con) in (("keras", theirs), ("kreg", ours), ("control", theirs)):
+        for label, parts in (("keras", theirs), ("kreg", ours), ("control", theirs)):
             keras.utils.set_random_seed(0)
-            model = build(reg, con)
+            model = build(*parts)
             model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             epochs[label] = fit_timer(model, x, y, batch_size=64)  # traced
             steps[label] = lambda model=model: [model.train_on_batch(x[:64], y[:64]) for _ in range(STEPS)]

@@ -14,7 +14,7 @@ target kreg / bare <= 1.10.
 import argparse
 import tempfile
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import keras_tuner as kt
 
@@ -26,7 +26,9 @@ from kreg import tuning
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     (x, y), (xv, yv), _ = kreg.data.digits(train_size=1200, validation_size=300, label_noise=0.0)
     hypermodel = tuning.RegularizedMLP(10, (64,), hidden=(256, 256))
 

@@ -24,7 +24,7 @@ timings are bimodal).
 
 import argparse
 
-import _timing  # noqa: F401  (sets TF's log level before TensorFlow loads)
+import _timing  # sets TF's log level and the device before the backend loads
 import keras
 import keras_tuner as kt
 import numpy as np
@@ -62,7 +62,9 @@ def keras_l2():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10)
+    _timing.add_device(parser)
     args = parser.parse_args()
+    print(f"device: {_timing.device()}")
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(32, 64)).astype("float32")
     y = rng.integers(0, 10, size=32)
