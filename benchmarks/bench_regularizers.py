@@ -141,7 +141,7 @@ def main():
     print(f"device: {_timing.device()}, policy {args.policy}")
     rng = np.random.default_rng(0)
     print(f"{keras.backend.backend()}, ms/step min / median; ratios min (median)")
-    print(f"{'case':<18}{'measure':<16}{'keras':>16}{'kreg':>16}{'kreg / keras':>22}{'control':>22}")
+    print(f"{'case':<24}{'measure':<16}{'keras':>16}{'kreg':>16}{'kreg / keras':>22}{'control':>22}")
     for name, (build, shape, theirs, ours) in ((name, CASES[name]) for name in args.cases):
         x = rng.normal(size=(2048, *shape)).astype("float32")
         y = rng.integers(0, 10, size=2048)
@@ -161,7 +161,7 @@ def main():
             t = min_and_median(timers, rounds)
             ms = {k: f"{1000 * low / per:.2f} / {1000 * mid / per:.2f}" for k, (low, mid) in t.items()}
             ratio = {k: f"{t[k][0] / t['keras'][0]:.3f} ({t[k][1] / t['keras'][1]:.3f})" for k in ("kreg", "control")}
-            print(f"{name:<18}{measure:<16}{ms['keras']:>16}{ms['kreg']:>16}{ratio['kreg']:>22}{ratio['control']:>22}")
+            print(f"{name:<24}{measure:<16}{ms['keras']:>16}{ms['kreg']:>16}{ratio['kreg']:>22}{ratio['control']:>22}")
 
 
 if __name__ == "__main__":

@@ -115,3 +115,19 @@ def test_a_block_larger_than_the_map_is_an_error_not_clipped():
         DropBlock(0.1, block_size=7, seed=0)(np.ones((2, 5, 9, 3), "float32"), training=True)
     with pytest.raises(ValueError, match="expected ndim=4"):
         DropBlock(0.1, block_size=1)(np.ones((2, 5, 3), "float32"), training=True)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_window_max_is_the_max_over_each_window(size, data_format):
+    # Two separable pools: the plain sliding-window max, on every backend and data format.
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from kreg.layers.drop_block import _window_max
+
+    x = np.random.default_rng(size).normal(size=(2, 9, 8, 3)).astype("float32")
+    axes = (1, 2)
+    expected = sliding_window_view(x, (size, size), axis=axes).max(axis=(-2, -1))
+    if data_format == "channels_first":
+        x, expected, axes = x.transpose(0, 3, 1, 2), expected.transpose(0, 3, 1, 2), (2, 3)
+    np.testing.assert_array_equal(np.asarray(_window_max(x, size, axes, data_format)), expected)

@@ -59,6 +59,18 @@ def coverage(size, block_size):
     return ops.minimum(i, size - block_size) - ops.maximum(0, i - block_size + 1) + 1
 
 
+def _window_max(x, size, axes, data_format):
+    """The max over each `size x size` window of `x` (stride 1, no padding): a `size x 1` pool, then `1 x size`.
+
+    Two passes of `size` compares per element instead of one of `size**2`: on
+    JAX's CPU the layer alone runs 4x faster at size 5 and its training step
+    0.8x the reference's (`benchmarks/bench_dropout_family.py`, RESULTS.md).
+    """
+    for window in ((size, 1), (1, size)):
+        x = ops.max_pool(x, window, strides=1, padding="valid", data_format=data_format)
+    return x
+
+
 @keras.saving.register_keras_serializable(package="kreg")
 class DropBlock(BaseDropout):
     """DropBlock: drops `block_size x block_size` squares of each feature map, with kreg's two scalings.
@@ -131,9 +143,7 @@ class DropBlock(BaseDropout):
         # Each centre covers the b x b square from it: pad b - 1 on both sides, max over b x b windows.
         padding = [[0, 0]] * 4
         padding[axes[0]] = padding[axes[1]] = [b - 1, b - 1]
-        dropped = ops.max_pool(ops.pad(centres, padding), b, strides=1, padding="valid",
-                               data_format=self.data_format)
-        return dropped == 0
+        return _window_max(ops.pad(centres, padding), b, axes, self.data_format) == 0
 
     def _keep_factor(self, inputs, rate):
         height, width = self._spatial(inputs)
