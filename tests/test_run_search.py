@@ -814,3 +814,19 @@ def test_a_full_disk_inside_h5py_exits_2_without_a_traceback_and_resumes(tmp_pat
     assert "No space left on the device" in result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert search(experiment, tmp_path / "logs") == 0
+
+
+def test_ctrl_c_stops_a_chief_that_is_serving(tmp_path):
+    experiment, logdir, port = tiny(tmp_path, trials=3, epochs=4), tmp_path / "logs", free_port("127.0.0.2")
+    (chief,) = across_hosts(experiment, logdir, port, "chief")  # no worker: it serves, and would wait
+    try:
+        deadline = time.time() + 120
+        while not (logdir / "tiny" / "heartbeats" / "chief.json").exists():
+            assert time.time() < deadline and chief.poll() is None, "the chief never beat"
+            time.sleep(0.1)
+        time.sleep(1)
+        chief.send_signal(signal.SIGINT)
+        _, err = chief.communicate(timeout=30)
+    finally:
+        chief.kill()
+    assert chief.returncode == 130 and "interrupted" in err, err[-2000:]

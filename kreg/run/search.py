@@ -201,8 +201,10 @@ def _search(plan, role, resuming, interrupts, dead_workers):
     tuner.on_progress = report.progress(search["max_trials"], time.time(), plan.objective.direction)
     if role == "chief" and dead_workers:
         _drop_dead_workers(tuner.oracle, dead_workers)
+    # The chief trains nothing while it serves its workers: Ctrl-C stops it at once, not at a batch's end.
+    serving = role == "chief"
     try:
-        with interrupts.training():
+        with contextlib.nullcontext() if serving else interrupts.training():
             args, kwargs = own.fit_arguments(train, search["batch_size"])
             tuner.search(*args, validation_data=validation, epochs=search["epochs"], verbose=0,
                          callbacks=[kreg_callbacks.TensorBoard(board_root), interrupts.callback()], **kwargs)
