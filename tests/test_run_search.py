@@ -598,7 +598,10 @@ def test_workers_stop_when_the_chief_dies_and_the_search_resumes(tmp_path):
     finally:
         for process in processes:
             process.kill()
-    assert processes[1].returncode == 1 and "the chief sent no heartbeat for 4 s; this worker stops" in err
+    # Its heartbeat stopped, or a call in flight broke: either way the worker says so and stops.
+    assert processes[1].returncode == 1, err[-3000:]
+    assert ("the chief sent no heartbeat for 4 s; this worker stops" in err
+            or f"the chief at 127.0.0.2:{port} stopped answering (UNAVAILABLE); this worker stops" in err), err[-3000:]
     assert os.listdir(logdir / "tiny" / "heartbeats") == ["chief.json"]  # the dead chief's
     processes = across_hosts(experiment, logdir, port, "chief", "worker")  # the same commands again: resumed
     try:

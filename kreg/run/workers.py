@@ -31,6 +31,8 @@ import sys
 import threading
 import time
 
+import grpc
+
 from kreg import _io
 from kreg.run import folder
 from kreg.run import plan as plans
@@ -147,7 +149,10 @@ def across_hosts(plan, *, chief=None, worker=None, dead_after=60.0):
             _watch(beats, dead_after, stop, lambda other: other == "chief",
                    lambda other: _stop_worker(beat, f"the chief sent no heartbeat for {dead_after:g} s"))
             _watch_dead_list(dead_file, name, stop, lambda: _stop_worker(beat, "the chief took it as dead"))
-            return beat.ended(search.run(plan, role=name, shared=True))
+            try:
+                return beat.ended(search.run(plan, role=name, shared=True))
+            except grpc.RpcError as error:  # a call in flight when the chief died
+                _stop_worker(beat, f"the chief at {host}:{port} stopped answering ({error.code().name})")
     finally:
         stop.set()
         for key, value in saved.items():
