@@ -93,21 +93,23 @@ def attach(
         layers: which layers: `None` (every layer with a kernel), a layer name
             or a list of names, a layer class or a tuple of classes, or a
             predicate `layer -> bool`.
-        kernel_regularizer, bias_regularizer, activity_regularizer: regularizers
-            (kreg's or Keras's) or `None` to leave that slot as it is.
-        kernel_constraint, bias_constraint: constraints or `None`.
+        kernel_regularizer: a regularizer (kreg's or Keras's) for the kernels,
+            or `None` to leave that slot as it is.
+        bias_regularizer: the same for the biases.
+        activity_regularizer: the same for the outputs.
+        kernel_constraint: a constraint for the kernels, or `None`.
+        bias_constraint: a constraint for the biases, or `None`.
 
     Returns:
         A new, uncompiled `keras.Model`.
 
-    Example:
-
-    >>> import keras, kreg
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
-    ...                           keras.layers.Dense(2)])
-    >>> regularized = kreg.attach(model, kernel_regularizer=kreg.regularizers.L2(0.01))
-    >>> len(regularized.losses)
-    2
+    Examples:
+        >>> import keras, kreg
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+        ...                           keras.layers.Dense(2)])
+        >>> regularized = kreg.attach(model, kernel_regularizer=kreg.regularizers.L2(0.01))
+        >>> len(regularized.losses)
+        2
     """
     if not isinstance(model, keras.Model):
         raise v.invalid("attach", "model", "a keras.Model", model)

@@ -40,13 +40,12 @@ class MaxNorm(keras.constraints.Constraint):
         axis: `"auto"` (fan-in axes from the kernel's rank), an int or a list of
             ints; an explicit axis is checked against the kernel when applied.
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[3.0, 0.3], [4.0, 0.4]], "float32")
-    >>> print(np.asarray(MaxNorm(2.0)(w)))
-    [[1.2 0.3]
-     [1.6 0.4]]
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[3.0, 0.3], [4.0, 0.4]], "float32")
+        >>> print(np.asarray(MaxNorm(2.0)(w)))
+        [[1.2 0.3]
+         [1.6 0.4]]
     """
 
     def __init__(self, max_value, *, axis="auto"):
@@ -73,13 +72,12 @@ class UnitNorm(keras.constraints.Constraint):
         axis: `"auto"` (fan-in axes from the kernel's rank), an int or a list of
             ints; an explicit axis is checked against the kernel when applied.
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[3.0, 0.0], [4.0, 0.0]], "float32")
-    >>> print(np.asarray(UnitNorm()(w)))
-    [[0.6 0. ]
-     [0.8 0. ]]
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[3.0, 0.0], [4.0, 0.0]], "float32")
+        >>> print(np.asarray(UnitNorm()(w)))
+        [[0.6 0. ]
+         [0.8 0. ]]
     """
 
     def __init__(self, *, axis="auto"):

@@ -42,13 +42,12 @@ def digits(*, train_size=500, label_noise=0.3, validation_size=300, flat=True, s
         `((x_train, y_train), (x_val, y_val), (x_test, y_test))`, float32 inputs
         and int32 labels.
 
-    Example:
-
-    >>> (x, y), (x_val, y_val), (x_test, y_test) = digits(label_noise=0.0)
-    >>> x.shape, x_val.shape, x_test.shape
-    ((500, 64), (300, 64), (997, 64))
-    >>> sorted(set(np.bincount(y).tolist()))  # 174 to 183 of each class among the 1,797: 500 / 1,797 of them
-    [48, 49, 50, 51]
+    Examples:
+        >>> (x, y), (x_val, y_val), (x_test, y_test) = digits(label_noise=0.0)
+        >>> x.shape, x_val.shape, x_test.shape
+        ((500, 64), (300, 64), (997, 64))
+        >>> sorted(set(np.bincount(y).tolist()))  # 174 to 183 of each class among the 1,797: 500 / 1,797 of them
+        [48, 49, 50, 51]
     """
     from sklearn.datasets import load_digits
 
@@ -70,13 +69,12 @@ def mnist(*, train_size=1000, validation_size=1000, label_noise=0.0, flat=True, 
     The arguments and the result are those of `digits`, with `flat` giving
     vectors of 784 features or 28x28x1 images.
 
-    Example:
-
-    >>> (x, y), (x_val, y_val), (x_test, y_test) = mnist(flat=False)
-    >>> x.shape, x_val.shape, x_test.shape
-    ((1000, 28, 28, 1), (1000, 28, 28, 1), (3000, 28, 28, 1))
-    >>> np.bincount(y).tolist() == [100] * 10
-    True
+    Examples:
+        >>> (x, y), (x_val, y_val), (x_test, y_test) = mnist(flat=False)
+        >>> x.shape, x_val.shape, x_test.shape
+        ((1000, 28, 28, 1), (1000, 28, 28, 1), (3000, 28, 28, 1))
+        >>> np.bincount(y).tolist() == [100] * 10
+        True
     """
     sizes = _pool_args("mnist", train_size, validation_size, label_noise, flat, seed)
     path = _shipped_mnist()
@@ -152,11 +150,10 @@ def keras_dataset(name, *, train_size=None, validation_size=5000, label_noise=0.
 def describe(splits):
     """What each part of a split holds: its number of examples and its examples of each class.
 
-    Example:
-
-    >>> x = np.zeros((8, 2))
-    >>> describe(((x[:4], np.array([0, 1, 1, 0])), (x[:2], np.array([0, 1])), (x[:2], np.array([1, 1]))))
-    {'train': 4, 'validation': 2, 'test': 2, 'class_counts': {'train': [2, 2], 'validation': [1, 1], 'test': [0, 2]}}
+    Examples:
+        >>> x = np.zeros((8, 2))
+        >>> describe(((x[:4], np.array([0, 1, 1, 0])), (x[:2], np.array([0, 1])), (x[:2], np.array([1, 1]))))
+        {'train': 4, 'validation': 2, 'test': 2, 'class_counts': {'train': [2, 2], 'validation': [1, 1], 'test': [0, 2]}}
     """
     parts = dict(zip(("train", "validation", "test"), (y for _, y in splits)))
     num_classes = max(int(y.max()) + 1 for y in parts.values() if len(y))

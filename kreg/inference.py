@@ -90,14 +90,13 @@ def mc_predict(model, x, *, samples=30, seed=None, batch_size=256):
         `(mean, std)`, NumPy arrays shaped like one prediction (std with
         `ddof=0`; exactly 0 where no dropout layer samples, e.g. `rate=0`).
 
-    Example:
-
-    >>> import keras, kreg, numpy as np
-    >>> model = keras.Sequential([keras.Input((4,)), kreg.layers.Dropout(0.5),
-    ...                           keras.layers.Dense(1)])
-    >>> mean, std = kreg.mc_predict(model, np.ones((3, 4)), samples=20, seed=0)
-    >>> mean.shape, bool((std > 0).all())
-    ((3, 1), True)
+    Examples:
+        >>> import keras, kreg, numpy as np
+        >>> model = keras.Sequential([keras.Input((4,)), kreg.layers.Dropout(0.5),
+        ...                           keras.layers.Dense(1)])
+        >>> mean, std = kreg.mc_predict(model, np.ones((3, 4)), samples=20, seed=0)
+        >>> mean.shape, bool((std > 0).all())
+        ((3, 1), True)
     """
     samples = v.positive_int("mc_predict", "samples", samples)
     batch_size = v.positive_int("mc_predict", "batch_size", batch_size)

@@ -18,14 +18,15 @@ class SparseCategoricalCrossentropy(keras.losses.Loss):
     Args:
         label_smoothing: a float in [0, 1] (default 0.0).
         from_logits: whether `y_pred` holds logits (default False: probabilities).
-        reduction, name, dtype: as for any `keras.losses.Loss`.
+        reduction: as for any `keras.losses.Loss`.
+        name: as for any `keras.losses.Loss`.
+        dtype: as for any `keras.losses.Loss`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> loss = SparseCategoricalCrossentropy(label_smoothing=0.1)
-    >>> round(float(loss(np.array([0]), np.array([[0.9, 0.1]]))), 4)  # targets [0.95, 0.05]
-    0.2152
+    Examples:
+        >>> import numpy as np
+        >>> loss = SparseCategoricalCrossentropy(label_smoothing=0.1)
+        >>> round(float(loss(np.array([0]), np.array([[0.9, 0.1]]))), 4)  # targets [0.95, 0.05]
+        0.2152
 
     References:
         Szegedy et al. Rethinking the Inception architecture for computer vision (CVPR 2016).

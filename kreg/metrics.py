@@ -51,13 +51,12 @@ class DataLoss(keras.metrics.Mean):
         name: the metric's name in the logs.
         dtype: the metric's dtype.
 
-    Example:
-
-    >>> import numpy as np
-    >>> metric = DataLoss("mse")
-    >>> metric.update_state(np.zeros((2, 1)), np.array([[1.0], [3.0]]), sample_weight=np.array([1.0, 0.5]))
-    >>> float(metric.result())  # (1 * 1 + 9 * 0.5) / 2 examples, as Keras's loss
-    2.75
+    Examples:
+        >>> import numpy as np
+        >>> metric = DataLoss("mse")
+        >>> metric.update_state(np.zeros((2, 1)), np.array([[1.0], [3.0]]), sample_weight=np.array([1.0, 0.5]))
+        >>> float(metric.result())  # (1 * 1 + 9 * 0.5) / 2 examples, as Keras's loss
+        2.75
     """
 
     def __init__(self, loss, loss_weight=1.0, name="data_loss", dtype=None):

@@ -48,16 +48,15 @@ class ProximalL1(keras.optimizers.Optimizer):
             (e.g. `["dense/kernel"]`).
         name: the optimizer's name.
 
-    Example:
-
-    >>> import numpy as np, keras
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    >>> opt = ProximalL1(keras.optimizers.SGD(0.1), l1=1.0)
-    >>> model.compile(optimizer=opt, loss="mse")
-    >>> x = np.zeros((8, 4), "float32"); y = np.zeros((8, 1), "float32")  # no data gradient
-    >>> _ = model.fit(x, y, epochs=20, verbose=0)
-    >>> float(np.abs(model.layers[0].kernel.numpy()).max())
-    0.0
+    Examples:
+        >>> import numpy as np, keras
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> opt = ProximalL1(keras.optimizers.SGD(0.1), l1=1.0)
+        >>> model.compile(optimizer=opt, loss="mse")
+        >>> x = np.zeros((8, 4), "float32"); y = np.zeros((8, 1), "float32")  # no data gradient
+        >>> _ = model.fit(x, y, epochs=20, verbose=0)
+        >>> float(np.abs(model.layers[0].kernel.numpy()).max())
+        0.0
     """
 
     def __init__(self, optimizer, l1, *, var_names=None, name=None):

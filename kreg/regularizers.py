@@ -107,14 +107,13 @@ class L1(_Penalty):
         num_examples: `None` for Keras's convention, or the number of training
             examples `n` for the `λ / (2 n)` convention.
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
-    >>> round(float(L1(1.0)(w)), 6)
-    1.0
-    >>> round(float(L1(1.0, num_examples=5)(w)), 6)
-    0.1
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
+        >>> round(float(L1(1.0)(w)), 6)
+        1.0
+        >>> round(float(L1(1.0, num_examples=5)(w)), 6)
+        0.1
     """
 
     strengths = ("l1",)
@@ -143,14 +142,13 @@ class L2(_Penalty):
         num_examples: `None` for Keras's convention, or the number of training
             examples `n` for the `λ / (2 n)` convention (`1` gives `½ λ w²`).
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[0.1, -0.05], [0.02, 0.15]], "float32")
-    >>> round(float(L2(1.0)(w)), 6)
-    0.0354
-    >>> round(float(L2(2.0, num_examples=1)(w)), 6)
-    0.0354
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[0.1, -0.05], [0.02, 0.15]], "float32")
+        >>> round(float(L2(1.0)(w)), 6)
+        0.0354
+        >>> round(float(L2(2.0, num_examples=1)(w)), 6)
+        0.0354
     """
 
     strengths = ("l2",)
@@ -181,12 +179,11 @@ class ElasticNet(_Penalty):
         num_examples: `None` (Keras's convention) or the number of training
             examples `n`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
-    >>> round(float(ElasticNet(1.0, 1.0)(w)), 6)
-    1.3
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[0.2, -0.1], [0.3, 0.4]], "float32")
+        >>> round(float(ElasticNet(1.0, 1.0)(w)), 6)
+        1.3
     """
 
     strengths = ("l1", "l2")
@@ -221,12 +218,11 @@ class GroupLasso(_Penalty):
         axis: `"auto"` (fan-in axes from the kernel's rank), an int or a list of
             ints: the axes summed inside each group's norm.
 
-    Example:
-
-    >>> import numpy as np
-    >>> w = np.array([[3.0, 0.0], [4.0, 0.0]], "float32")
-    >>> float(GroupLasso(0.5)(w))
-    2.5
+    Examples:
+        >>> import numpy as np
+        >>> w = np.array([[3.0, 0.0], [4.0, 0.0]], "float32")
+        >>> float(GroupLasso(0.5)(w))
+        2.5
     """
 
     strengths = ("l",)

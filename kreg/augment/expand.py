@@ -28,14 +28,13 @@ def expand(x, y, *, copies, policy, seed):
         `(x_expanded, y_expanded)` with `(k + 1) * N` rows, the originals first
         and unchanged.
 
-    Example:
-
-    >>> import numpy as np
-    >>> from kreg import augment
-    >>> x = np.random.default_rng(0).uniform(size=(10, 8, 8, 1)).astype("float32")
-    >>> xe, ye = augment.expand(x, np.arange(10), copies=2, policy=augment.RandomRotation(10.0), seed=0)
-    >>> xe.shape, ye.shape, bool((xe[:10] == x).all())
-    ((30, 8, 8, 1), (30,), True)
+    Examples:
+        >>> import numpy as np
+        >>> from kreg import augment
+        >>> x = np.random.default_rng(0).uniform(size=(10, 8, 8, 1)).astype("float32")
+        >>> xe, ye = augment.expand(x, np.arange(10), copies=2, policy=augment.RandomRotation(10.0), seed=0)
+        >>> xe.shape, ye.shape, bool((xe[:10] == x).all())
+        ((30, 8, 8, 1), (30,), True)
     """
     from kreg.augment._base import Member
     from kreg.augment.image import Policy

@@ -283,16 +283,15 @@ class RandomApply(Member):
         inputs: a batch `(batch, height, width, channels)` or one image.
         training: whether to augment (default True).
 
-    Example:
-
-    >>> import keras
-    >>> import numpy as np
-    >>> erase = RandomApply(keras.layers.RandomErasing(factor=(1.0, 1.0), value_range=(0, 1), seed=0),
-    ...                     probability=0.5, seed=0)
-    >>> images = np.full((64, 8, 8, 3), 0.5, "float32")
-    >>> changed = (np.asarray(erase(images)) != images).any(axis=(1, 2, 3))
-    >>> 16 < int(changed.sum()) < 48, bool((np.asarray(erase(images, training=False)) == images).all())
-    (True, True)
+    Examples:
+        >>> import keras
+        >>> import numpy as np
+        >>> erase = RandomApply(keras.layers.RandomErasing(factor=(1.0, 1.0), value_range=(0, 1), seed=0),
+        ...                     probability=0.5, seed=0)
+        >>> images = np.full((64, 8, 8, 3), 0.5, "float32")
+        >>> changed = (np.asarray(erase(images)) != images).any(axis=(1, 2, 3))
+        >>> 16 < int(changed.sum()) < 48, bool((np.asarray(erase(images, training=False)) == images).all())
+        (True, True)
     """
 
     def __init__(self, layer, *, probability=1.0, seed=None, **kwargs):
@@ -345,15 +344,14 @@ class Policy(_backend.TFData, keras.layers.Layer):
         training: whether to augment (default True, as Keras's augmentation
             layers: inside a model Keras passes False at inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> from kreg import augment
-    >>> policy = augment.Policy([augment.RandomFlip(), augment.RandomRotation(10.0, probability=0.5),
-    ...                          augment.RandomCrop(0.2), augment.RandomBrightness(0.1)], seed=0)
-    >>> images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
-    >>> tuple(policy(images).shape), bool((np.asarray(policy(images, training=False)) == images).all())
-    ((4, 8, 8, 3), True)
+    Examples:
+        >>> import numpy as np
+        >>> from kreg import augment
+        >>> policy = augment.Policy([augment.RandomFlip(), augment.RandomRotation(10.0, probability=0.5),
+        ...                          augment.RandomCrop(0.2), augment.RandomBrightness(0.1)], seed=0)
+        >>> images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3)).astype("float32")
+        >>> tuple(policy(images).shape), bool((np.asarray(policy(images, training=False)) == images).all())
+        ((4, 8, 8, 3), True)
     """
 
     def __init__(self, transforms, *, seed=None, fill_mode="reflect", interpolation="bilinear", **kwargs):

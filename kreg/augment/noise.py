@@ -22,13 +22,12 @@ class GaussianNoise(Transform):
         probability: the chance that an example gets noise.
         seed: `None` or an int >= 0.
 
-    Example:
-
-    >>> import numpy as np
-    >>> noise = GaussianNoise(0.1, seed=0)
-    >>> x = np.zeros((2000, 8), "float32")
-    >>> round(float(np.asarray(noise(x)).std()), 2)
-    0.1
+    Examples:
+        >>> import numpy as np
+        >>> noise = GaussianNoise(0.1, seed=0)
+        >>> x = np.zeros((2000, 8), "float32")
+        >>> round(float(np.asarray(noise(x)).std()), 2)
+        0.1
     """
 
     images_only = False

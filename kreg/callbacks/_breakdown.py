@@ -70,16 +70,15 @@ class LossBreakdown(Callback):
     Args:
         data_loss: the name of the `DataLoss` metric in the logs.
 
-    Example:
-
-    >>> import numpy as np, keras, kreg
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
-    ...     1, kernel_initializer="ones", kernel_regularizer=kreg.regularizers.L2(0.5))])
-    >>> model.compile("sgd", "mse", weighted_metrics=[kreg.metrics.DataLoss("mse")])
-    >>> x, y = np.zeros((4, 3)), np.zeros((4, 1))
-    >>> h = model.fit(x, y, verbose=0, callbacks=[kreg.callbacks.LossBreakdown()])
-    >>> round(h.history["penalty"][0], 4)
-    1.5
+    Examples:
+        >>> import numpy as np, keras, kreg
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(
+        ...     1, kernel_initializer="ones", kernel_regularizer=kreg.regularizers.L2(0.5))])
+        >>> model.compile("sgd", "mse", weighted_metrics=[kreg.metrics.DataLoss("mse")])
+        >>> x, y = np.zeros((4, 3)), np.zeros((4, 1))
+        >>> h = model.fit(x, y, verbose=0, callbacks=[kreg.callbacks.LossBreakdown()])
+        >>> round(h.history["penalty"][0], 4)
+        1.5
     """
 
     def __init__(self, data_loss="data_loss"):

@@ -27,15 +27,14 @@ class TensorBoard(keras.callbacks.TensorBoard):
     Args:
         log_dir: the run's folder.
 
-    Example:
-
-    >>> import keras, numpy as np, os, tempfile
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
-    >>> folder = tempfile.mkdtemp()
-    >>> _ = model.fit(np.ones((4, 2)), np.ones(4), epochs=2, verbose=0, callbacks=[TensorBoard(folder)])
-    >>> sorted(os.listdir(folder))
-    ['train']
+    Examples:
+        >>> import keras, numpy as np, os, tempfile
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.fit(np.ones((4, 2)), np.ones(4), epochs=2, verbose=0, callbacks=[TensorBoard(folder)])
+        >>> sorted(os.listdir(folder))
+        ['train']
     """
 
     def __init__(self, log_dir="logs"):

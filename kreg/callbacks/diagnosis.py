@@ -74,7 +74,8 @@ class FitDiagnosis(Callback):
         patience: epochs without validation improvement before the onset of
             overfitting is declared, an int >= 1.
         min_delta: the smallest decrease of the validation error that counts.
-        log_dir, tensorboard: where to write the text (optional).
+        log_dir: a folder to write the verdict into as TensorBoard text (optional).
+        tensorboard: or a `keras.callbacks.TensorBoard` to write beside (optional).
     """
 
     def __init__(self, *, baseline_error=0.0, bias_threshold=0.05, variance_threshold=0.05, error="auto",

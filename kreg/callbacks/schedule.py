@@ -29,10 +29,9 @@ class Schedule:
         end: the value from epoch `epochs - 1` on (not for `"constant"`).
         epochs: the length of the ramp, an int >= 2 (not for `"constant"`).
 
-    Example:
-
-    >>> [round(Schedule("linear", 0.5, 0.1, epochs=5)(e), 4) for e in range(6)]
-    [0.5, 0.4, 0.3, 0.2, 0.1, 0.1]
+    Examples:
+        >>> [round(Schedule("linear", 0.5, 0.1, epochs=5)(e), 4) for e in range(6)]
+        [0.5, 0.4, 0.3, 0.2, 0.1, 0.1]
     """
 
     def __init__(self, kind, start, end=None, *, epochs=None):
@@ -122,18 +121,20 @@ class RegularizationSchedule(Callback):
     side.
 
     Args:
-        dropout_rate, dropout_scale, penalty_scale, augment_scale: `None`
-            (leave alone), a float (constant) or a `Schedule`; at most one of
-            `dropout_rate` and `dropout_scale`.
+        dropout_rate: every kreg dropout layer's rate: `None` (leave alone), a
+            float (constant) or a `Schedule`.
+        dropout_scale: or each dropout layer's own rate times this (not with
+            `dropout_rate`).
+        penalty_scale: a factor on every kreg regularizer's strengths.
+        augment_scale: a factor on every kreg augmentation's magnitude.
         dropout_layers: `None` (every kreg dropout layer) or a kreg dropout
             class or tuple of them: `dropout_rate` then sets only the layers
             that are instances (e.g. `kreg.layers.DropBlock`, to ramp DropBlock
             as its paper does while other dropouts keep their rates).
 
-    Example:
-
-    >>> schedule = RegularizationSchedule(dropout_rate=Schedule("linear", 0.5, 0.1, epochs=5),
-    ...                                   penalty_scale=Schedule("cosine", 0.0, 1.0, epochs=10))
+    Examples:
+        >>> schedule = RegularizationSchedule(dropout_rate=Schedule("linear", 0.5, 0.1, epochs=5),
+        ...                                   penalty_scale=Schedule("cosine", 0.0, 1.0, epochs=10))
     """
 
     _transient = Callback._transient + ("_bases", "_dropouts", "_penalties", "_transforms")

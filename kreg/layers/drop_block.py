@@ -97,17 +97,16 @@ class DropBlock(BaseDropout):
         inputs: a 4D tensor with static height and width.
         training: whether to drop (training) or scale (inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = DropBlock(0.25, block_size=3, scaling="test_time", seed=0)
-    >>> out = np.asarray(layer(np.ones((1, 9, 9, 1), "float32"), training=True))[0, :, :, 0]
-    >>> sorted(set(out.ravel().tolist()))
-    [0.0, 1.0]
-    >>> print(np.asarray(layer(np.ones((1, 3, 3, 1), "float32")))[0, :, :, 0])
-    [[0.75 0.75 0.75]
-     [0.75 0.75 0.75]
-     [0.75 0.75 0.75]]
+    Examples:
+        >>> import numpy as np
+        >>> layer = DropBlock(0.25, block_size=3, scaling="test_time", seed=0)
+        >>> out = np.asarray(layer(np.ones((1, 9, 9, 1), "float32"), training=True))[0, :, :, 0]
+        >>> sorted(set(out.ravel().tolist()))
+        [0.0, 1.0]
+        >>> print(np.asarray(layer(np.ones((1, 3, 3, 1), "float32")))[0, :, :, 0])
+        [[0.75 0.75 0.75]
+         [0.75 0.75 0.75]
+         [0.75 0.75 0.75]]
 
     References:
         Ghiasi, Lin, Le. DropBlock: A regularization method for convolutional

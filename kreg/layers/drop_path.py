@@ -58,15 +58,14 @@ class DropPath(BaseDropout):
             the batch.
         training: whether to drop (training) or scale (inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = DropPath(0.5, seed=0)
-    >>> out = np.asarray(layer(np.ones((8, 3, 3), "float32"), training=True))
-    >>> bool((out == out[:, :1, :1]).all()), sorted(set(out.ravel().tolist()))
-    (True, [0.0, 2.0])
-    >>> print(np.asarray(DropPath(0.25, scaling="test_time")(np.ones((1, 2), "float32"))))
-    [[0.75 0.75]]
+    Examples:
+        >>> import numpy as np
+        >>> layer = DropPath(0.5, seed=0)
+        >>> out = np.asarray(layer(np.ones((8, 3, 3), "float32"), training=True))
+        >>> bool((out == out[:, :1, :1]).all()), sorted(set(out.ravel().tolist()))
+        (True, [0.0, 2.0])
+        >>> print(np.asarray(DropPath(0.25, scaling="test_time")(np.ones((1, 2), "float32"))))
+        [[0.75 0.75]]
 
     References:
         Huang et al. Deep networks with stochastic depth. ECCV 2016.

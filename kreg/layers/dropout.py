@@ -182,15 +182,14 @@ class Dropout(BaseDropout):
         inputs: a tensor of any shape.
         training: whether to drop (training) or scale (inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = Dropout(0.5, scaling="test_time", seed=0)
-    >>> x = np.ones((1, 6), "float32")
-    >>> print(np.asarray(layer(x, training=False)))
-    [[0.5 0.5 0.5 0.5 0.5 0.5]]
-    >>> sorted(set(np.asarray(layer(x, training=True)).ravel().tolist())) == [0.0, 1.0]
-    True
+    Examples:
+        >>> import numpy as np
+        >>> layer = Dropout(0.5, scaling="test_time", seed=0)
+        >>> x = np.ones((1, 6), "float32")
+        >>> print(np.asarray(layer(x, training=False)))
+        [[0.5 0.5 0.5 0.5 0.5 0.5]]
+        >>> sorted(set(np.asarray(layer(x, training=True)).ravel().tolist())) == [0.0, 1.0]
+        True
     """
 
     def __init__(self, rate, *, scaling="inverted", noise_shape=None, seed=None, **kwargs):

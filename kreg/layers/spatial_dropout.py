@@ -73,13 +73,12 @@ class SpatialDropout1D(_SpatialDropout):
         inputs: a 3D tensor.
         training: whether to drop (training) or scale (inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = SpatialDropout1D(0.5, seed=0)
-    >>> out = np.asarray(layer(np.ones((2, 5, 8), "float32"), training=True))
-    >>> bool((out == out[:, :1, :]).all()), sorted(set(out.ravel().tolist()))
-    (True, [0.0, 2.0])
+    Examples:
+        >>> import numpy as np
+        >>> layer = SpatialDropout1D(0.5, seed=0)
+        >>> out = np.asarray(layer(np.ones((2, 5, 8), "float32"), training=True))
+        >>> bool((out == out[:, :1, :]).all()), sorted(set(out.ravel().tolist()))
+        (True, [0.0, 2.0])
 
     References:
         Tompson et al. Efficient object localization using convolutional
@@ -109,15 +108,14 @@ class SpatialDropout2D(_SpatialDropout):
         inputs: a 4D tensor.
         training: whether to drop (training) or scale (inference).
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = SpatialDropout2D(0.25, scaling="test_time", seed=0)
-    >>> print(np.asarray(layer(np.ones((1, 1, 1, 2), "float32"), training=False)).ravel())
-    [0.75 0.75]
-    >>> out = np.asarray(layer(np.ones((2, 4, 4, 8), "float32"), training=True))
-    >>> bool((out == out[:, :1, :1, :]).all())
-    True
+    Examples:
+        >>> import numpy as np
+        >>> layer = SpatialDropout2D(0.25, scaling="test_time", seed=0)
+        >>> print(np.asarray(layer(np.ones((1, 1, 1, 2), "float32"), training=False)).ravel())
+        [0.75 0.75]
+        >>> out = np.asarray(layer(np.ones((2, 4, 4, 8), "float32"), training=True))
+        >>> bool((out == out[:, :1, :1, :]).all())
+        True
 
     References:
         Tompson et al. Efficient object localization using convolutional
@@ -135,13 +133,12 @@ class SpatialDropout3D(_SpatialDropout):
     `keras.layers.SpatialDropout3D` (no weights) plus `scaling`: one
     `r[n, c] ~ Bernoulli(1 - rate)` per example and channel.
 
-    Example:
-
-    >>> import numpy as np
-    >>> layer = SpatialDropout3D(0.5, data_format="channels_first", seed=0)
-    >>> out = np.asarray(layer(np.ones((2, 8, 3, 3, 3), "float32"), training=True))
-    >>> bool((out == out[:, :, :1, :1, :1]).all())
-    True
+    Examples:
+        >>> import numpy as np
+        >>> layer = SpatialDropout3D(0.5, data_format="channels_first", seed=0)
+        >>> out = np.asarray(layer(np.ones((2, 8, 3, 3, 3), "float32"), training=True))
+        >>> bool((out == out[:, :, :1, :1, :1]).all())
+        True
 
     References:
         Tompson et al. Efficient object localization using convolutional

@@ -52,9 +52,14 @@ def search(experiment, *, build=None, load=None, logdir="logs", resume=False, ov
             test)` (in place of `[data] loader`): each split `(x, y)`, a
             `tf.data.Dataset` or a `keras.utils.PyDataset`.
         logdir: the folder of experiment folders (`LOGDIR/NAME`).
-        resume, overwrite: as `kreg search --resume` and `--overwrite`.
-        max_trials, epochs, seed, deterministic, confirm: as the command's flags
-            (None keeps the experiment's value).
+        resume: as `kreg search --resume`.
+        overwrite: as `kreg search --overwrite`.
+        max_trials: as `--max-trials` (None keeps the experiment's value).
+        epochs: as `--epochs` (None keeps the experiment's value).
+        seed: as `--seed` (None keeps the experiment's value).
+        deterministic: as `--deterministic` (None keeps the experiment's value).
+        confirm: as `--confirm`, the confirmation's seeds (None keeps the
+            experiment's value).
 
     Returns:
         A `Result`.

@@ -179,11 +179,10 @@ def compare(candidate, baseline, *, confidence=0.95):
         with its `confidence` interval and the two-sided p-value of SciPy's paired
         t-test. With one seed, or identical differences, there is no interval: NaN.
 
-    Example:
-
-    >>> out = compare([0.91, 0.93, 0.92], [0.85, 0.88, 0.86])
-    >>> round(out["difference"], 4), round(out["ci_low"], 3), round(out["ci_high"], 3)
-    (0.0567, 0.042, 0.071)
+    Examples:
+        >>> out = compare([0.91, 0.93, 0.92], [0.85, 0.88, 0.86])
+        >>> round(out["difference"], 4), round(out["ci_low"], 3), round(out["ci_high"], 3)
+        (0.0567, 0.042, 0.071)
     """
     a, b = np.asarray(candidate, dtype=float), np.asarray(baseline, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:

@@ -141,11 +141,14 @@ class RegularizedMLP(_Regularized):
         num_classes: the number of classes, an int >= 1.
         input_shape: the shape of one input.
         hidden: the widths of the hidden layers.
-        regularizer, dropout, max_norm, augment, schedule, label_smoothing,
-            spectral_norm: the spaces (`RegularizerSpace`, `DropoutSpace`,
-            `MaxNormSpace`, `AugmentSpace`, `ScheduleSpace`,
-            `LabelSmoothingSpace`, `SpectralNormSpace`: the hidden Dense layers
-            wrapped), or None to leave that component out.
+        regularizer: a `RegularizerSpace`, or None to leave penalties out.
+        dropout: a `DropoutSpace`, or None.
+        max_norm: a `MaxNormSpace`, or None.
+        augment: an `AugmentSpace`, or None.
+        schedule: a `ScheduleSpace`, or None.
+        label_smoothing: a `LabelSmoothingSpace`, or None.
+        spectral_norm: a `SpectralNormSpace` (the hidden Dense layers wrapped),
+            or None.
         learning_rate: Adam's learning rate (fixed: the search is about
             regularization).
     """
@@ -199,9 +202,14 @@ class RegularizedCNN(_Regularized):
         input_shape: `(height, width, channels)`.
         filters: the filters of each conv block.
         dense: the width of the dense layer.
-        regularizer, dropout, max_norm, augment, schedule, label_smoothing, spectral_norm: the spaces, or None
-            ("orthogonal" is not a choice here: Keras's `OrthogonalRegularizer` takes only rank-2 kernels;
-            `spectral_norm` wraps every Conv2D and the hidden Dense layer).
+        regularizer: a `RegularizerSpace`, or None ("orthogonal" is not a choice here: Keras's
+            `OrthogonalRegularizer` takes only rank-2 kernels).
+        dropout: a `DropoutSpace`, or None.
+        max_norm: a `MaxNormSpace`, or None.
+        augment: an `AugmentSpace`, or None.
+        schedule: a `ScheduleSpace`, or None.
+        label_smoothing: a `LabelSmoothingSpace`, or None.
+        spectral_norm: a `SpectralNormSpace` (it wraps every Conv2D and the hidden Dense layer), or None.
         residual: whether the blocks are residual (a bool).
         drop_path: a `DropPathSpace` for the residual branches (needs `residual=True`), or None.
         spatial_dropout: a `SpatialDropoutSpace`, or None.
@@ -327,8 +335,16 @@ class Regularize(kt.HyperModel):
 
     Args:
         build_fn: `hp -> keras.Model`, compiled.
-        regularizer, max_norm, dropout, spatial_dropout, drop_path, drop_block, augment, label_smoothing,
-            spectral_norm, schedule: the spaces, or None.
+        regularizer: a `RegularizerSpace`, or None.
+        max_norm: a `MaxNormSpace`, or None.
+        dropout: a `DropoutSpace` (on the model's own Dropout layers), or None.
+        spatial_dropout: a `SpatialDropoutSpace`, or None.
+        drop_path: a `DropPathSpace`, or None.
+        drop_block: a `DropBlockSpace`, or None.
+        augment: an `AugmentSpace` (in front of an image input), or None.
+        label_smoothing: a `LabelSmoothingSpace`, or None.
+        spectral_norm: a `SpectralNormSpace`, or None.
+        schedule: a `ScheduleSpace`, or None.
         layers: which layers get the penalty, max-norm and spectral norm, as in `kreg.attach`.
     """
 

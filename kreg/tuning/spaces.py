@@ -97,8 +97,11 @@ class RegularizerSpace(_Space):
     Args:
         choices: names from "none", "l1", "l2", "elastic_net", "group_lasso",
             "proximal_l1", "weight_decay", "orthogonal".
-        l1, l2, group_lasso, weight_decay, orthogonal: `(min, max)` of each
-            strength, log scale, min > 0.
+        l1: `(min, max)` of the L1 strength, log scale, min > 0.
+        l2: `(min, max)` of the L2 strength, log scale, min > 0.
+        group_lasso: `(min, max)` of the group-lasso strength, log scale.
+        weight_decay: `(min, max)` of the decoupled weight decay, log scale.
+        orthogonal: `(min, max)` of the orthogonal penalty's factor, log scale.
         num_examples: `None` (Keras's convention) or the training-set size
             (the `λ / (2 n)` convention), passed to the regularizers.
     """
@@ -625,12 +628,11 @@ def unregularized(values):
     Each registered space says whether its own hyperparameters regularize, so a
     new space is counted as soon as it is registered.
 
-    Example:
-
-    >>> unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
-    True
-    >>> unregularized({"regularizer": "none", "dropout_rate": 0.1})
-    False
+    Examples:
+        >>> unregularized({"regularizer": "none", "dropout_rate": 0.0, "max_norm_on": False})
+        True
+        >>> unregularized({"regularizer": "none", "dropout_rate": 0.1})
+        False
     """
     return not any(space.regularizes(values) for space in SPACES.values())
 
