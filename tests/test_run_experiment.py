@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-import kreg_cli
+import kreg_startup
 from kreg import cli
 from kreg.run import experiment as experiments
 from kreg.run import plan
@@ -84,8 +84,8 @@ def test_a_file_in_the_working_directory_overrides_the_shipped(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     (tmp_path / "experiments").mkdir()
     write(tmp_path / "experiments", 'description = "my own digits"\n' + BASE, "digits.toml")
-    assert kreg_cli.find("digits") == os.path.join("experiments", "digits.toml")
-    assert kreg_cli.find("sparsity").startswith(kreg_cli.SHIPPED)
+    assert kreg_startup.find("digits") == os.path.join("experiments", "digits.toml")
+    assert kreg_startup.find("sparsity").startswith(kreg_startup.SHIPPED)
     assert cli.main(["list"]) == 0
     assert "my own digits" in capsys.readouterr().out
 

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 import kreg
-import kreg_cli
+import kreg_startup
 from kreg import cli
 from kreg.run import workers as launcher
 
 pytestmark = pytest.mark.one_backend  # slow end to end: the TensorFlow pass only (README)
 
-SHIPPED = list(kreg_cli.list_experiments())
+SHIPPED = list(kreg_startup.list_experiments())
 TINY = """
 name = "tiny"
 seed = 0
@@ -59,7 +59,7 @@ def files(folder):
 
 
 def test_shipped_experiments_include_the_default_and_the_issue_list():
-    assert {"digits", "dropout_scaling", "sparsity", "cnn_augment"} <= set(SHIPPED)
+    assert {"mnist_quick", "digits", "dropout_scaling", "sparsity", "cnn_augment"} <= set(SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)

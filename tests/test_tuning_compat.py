@@ -221,3 +221,27 @@ def test_keras_tuner_calls_the_execution_hook_once_per_execution_with_the_callba
     tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0, callbacks=[])
     assert seen == [("0", 0, False), "fitted", ("0", 1, False), "fitted"]
     assert _compat.execution_dir(tuner, "logs", "3", 1) == os.path.join("logs", "3", "execution1")
+
+
+def test_the_state_files_have_the_shapes_kreg_reads_and_a_requeued_trial_runs_again(tmp_path):
+    """`STATE_SHAPES`, `trial_file`, `oracle_state` and `requeue` against the files Keras Tuner 1.4.8 writes."""
+    tuner = tuning.RandomSearch(Counted(), objective="loss", max_trials=3, directory=str(tmp_path),
+                                project_name="p", seed=0)
+    oracle = tuner.oracle
+    begun = oracle.create_trial("tuner0")
+    project = str(tmp_path / "p")
+    state = json.loads(open(os.path.join(project, _compat.ORACLE_FILE)).read())
+    trial = json.loads(open(_compat.trial_file(project, begun.trial_id)).read())
+    for kind, found in (("oracle", state), ("trial", trial)):
+        assert {key: type(found[key]) for key in _compat.STATE_SHAPES[kind]} == _compat.STATE_SHAPES[kind]
+    assert _compat.oracle_state(state) == ([], [begun.trial_id], [])
+    assert trial["status"] not in _compat.FINISHED_STATUSES
+    state["ongoing_trials"] = {}  # a kill that left the trial begun in trial.json only
+    with open(os.path.join(project, _compat.ORACLE_FILE), "w") as f:
+        json.dump(_compat.requeue(state, [begun.trial_id]), f)
+    with open(os.path.join(project, "tuner0.json"), "w") as f:  # as kreg.run.folder leaves it: a tuner reloads
+        json.dump({}, f)
+    resumed = tuning.RandomSearch(Counted(), objective="loss", max_trials=3, directory=str(tmp_path),
+                                  project_name="p", seed=0)
+    assert _compat.retry_queue(resumed.oracle) == [begun.trial_id]
+    assert resumed.oracle.create_trial("tuner0").trial_id == begun.trial_id

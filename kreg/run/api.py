@@ -71,7 +71,7 @@ def search(experiment, *, build=None, load=None, logdir="logs", resume=False, ov
         KeyboardInterrupt: interrupted; every finished trial is kept.
     """
     if isinstance(experiment, (str, os.PathLike)):
-        from kreg_cli import find
+        from kreg_startup import find
 
         experiment = find(os.fspath(experiment))
     made = plan.make(experiment, logdir=logdir, resume=resume, overwrite=overwrite, build=build, load=load,

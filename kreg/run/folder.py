@@ -30,15 +30,10 @@ import os
 import shutil
 
 from kreg import _io
+from kreg.tuning import _compat
 
 MARKER, LOCK = "search.json", "kreg.lock"
 RESULTS = ("result.json", "confirm", "weights.npz")  # what a search that finished its trials leaves
-FINISHED = ("COMPLETED", "FAILED")
-SHAPES = {
-    "oracle": {"ongoing_trials": dict, "start_order": list, "end_order": list, "retry_queue": list},
-    "trial": {"trial_id": str, "status": str, "hyperparameters": dict, "metrics": dict},
-    "tuner": {},
-}
 
 
 class SearchError(ValueError):
@@ -155,20 +150,21 @@ def _clear(directory):
 def _resumable(directory, settings, tuner_file):
     """True where some trial finished (then the settings must agree and the state be sound); False: start afresh."""
     project = os.path.join(directory, "tuner", "search")
-    oracle_path = os.path.join(project, "oracle.json")
+    oracle_path = os.path.join(project, _compat.ORACLE_FILE)
     trials = {}
     if os.path.isdir(project):
         for entry in sorted(os.listdir(project)):
             path = os.path.join(project, entry, "trial.json")
-            if entry.startswith("trial_") and os.path.exists(path):
+            if entry.startswith("trial_") and os.path.exists(path):  # _compat.trial_file's layout
                 trial = read(path, "trial")
                 trials[trial["trial_id"]] = trial
     oracle = read(oracle_path, "oracle") if os.path.exists(oracle_path) else None
-    if not (oracle and oracle["end_order"]) and not any(t["status"] in FINISHED for t in trials.values()):
+    finished = any(t["status"] in _compat.FINISHED_STATUSES for t in trials.values())
+    if not (oracle and _compat.oracle_state(oracle)[0]) and not finished:
         results = [entry for entry in RESULTS if os.path.exists(os.path.join(directory, entry))]
         if results:
             raise SearchError(f"Cannot resume {directory}: it holds a finished search ({', '.join(results)}) but its "
-                              f"Keras Tuner state {os.path.join(directory, 'tuner', 'search', 'oracle.json')} is "
+                              f"Keras Tuner state {oracle_path} is "
                               f"missing. Nothing was changed; use --overwrite to start this experiment again.")
         return False  # nothing finished: nothing to keep
     raised = _same_settings(directory, settings)
@@ -176,16 +172,15 @@ def _resumable(directory, settings, tuner_file):
         read(oracle_path, "oracle")  # the error naming it
     for trial_id in oracle["start_order"]:
         if trial_id not in trials:
-            read(os.path.join(project, f"trial_{trial_id}", "trial.json"), "trial")
+            read(_compat.trial_file(project, trial_id), "trial")
     for entry in os.listdir(project):
-        if entry.endswith(".json") and entry != "oracle.json":
+        if entry.endswith(".json") and entry != _compat.ORACLE_FILE:
             read(os.path.join(project, entry), "tuner")
-    orphans = [t for t in trials if trials[t]["status"] not in FINISHED and t not in oracle["retry_queue"]
-               and t not in oracle["ongoing_trials"].values()]
+    _, running, queued = _compat.oracle_state(oracle)
+    orphans = [t for t in trials if trials[t]["status"] not in _compat.FINISHED_STATUSES and t not in queued
+               and t not in running]
     if orphans:  # saved when they began, killed before `oracle.json` listed them: run them again
-        oracle["retry_queue"] += orphans
-        oracle["start_order"] += [t for t in orphans if t not in oracle["start_order"]]
-        _io.write_json(oracle_path, oracle)
+        _io.write_json(oracle_path, _compat.requeue(oracle, orphans))
     if not os.path.exists(os.path.join(project, tuner_file)):
         _io.write_json(os.path.join(project, tuner_file), {})  # Keras Tuner's tuners keep no state of their own
     if raised:
@@ -203,7 +198,7 @@ def read(path, kind):
         raise SearchError(f"Cannot resume: state file {path} is missing. {advice}") from None
     except (OSError, ValueError) as error:
         raise SearchError(f"Cannot resume: state file {path} is damaged ({error}). {advice}") from None
-    shape = SHAPES[kind]
+    shape = _compat.STATE_SHAPES[kind]
     if not isinstance(value, dict) or any(not isinstance(value.get(k), t) for k, t in shape.items()):
         expected = ", ".join(f"`{k}` ({t.__name__})" for k, t in shape.items()) or "a JSON object"
         raise SearchError(f"Cannot resume: state file {path} is not a Keras Tuner {kind} file (expected "

@@ -226,7 +226,7 @@ def build_spaces(experiment, num_examples):
                                  "dataset does not say: give your loader's training split as (x, y) arrays")
             options["num_examples"] = num_examples
         if name == "augment":
-            options["seed"] = experiment["seed"]
+            options["seed"] = _seeds.augment(experiment["seed"])
         built[name] = tuning.spaces.get(name)(**options)
     return built
 

@@ -253,7 +253,7 @@ def _confirm(plan, hypermodel, ranked, board_root, interrupts):
     """
     settings = plan.confirm
     where = os.path.join(plan.directory, "confirm")
-    done = confirm.Confirmation(where, []).finished_seeds(_seeds.confirmation(plan.seed, 10_000), "baseline")
+    done = confirm.Confirmation(where, []).finished_seeds(_seeds.confirmation(plan.seed, _seeds.CONFIRMATION_STRIDE), "baseline")
     count = max(settings["seeds"], done)
     seeds = _seeds.confirmation(plan.seed, count)
     if "by" in settings:  # the best trial of each value of that hyperparameter, best first

@@ -37,6 +37,7 @@ from kreg import _io
 from kreg.run import folder
 from kreg.run import plan as plans
 from kreg.run import search
+from kreg.tuning import _compat
 
 RUN = "KREG_RUN"  # set by `launch` for its chief and workers: what to run (JSON)
 DEAD_WORKERS = "dead_workers.json"  # in the experiment's folder: the workers that died, for the chief
@@ -104,7 +105,8 @@ def supervise(chief, workers, dead_file, directory):
 
 def _left_over(directory):
     """1, saying so, where trials of dead workers wait in the queue after the chief ended; else 0."""
-    left = folder.read(os.path.join(directory, "tuner", "search", "oracle.json"), "oracle")["retry_queue"]
+    state = folder.read(os.path.join(directory, "tuner", "search", _compat.ORACLE_FILE), "oracle")
+    left = _compat.oracle_state(state)[2]
     if left:
         print(f"kreg: trials {', '.join(left)} of the dead workers were not run again; run the same command "
               f"again to run them.", file=sys.stderr)

@@ -7,6 +7,7 @@ underneath it.
 
 import contextlib
 import math
+import os
 
 import keras_tuner
 import numpy as np
@@ -147,7 +148,7 @@ def adopt(oracle, seed):
         if not oracle.trials:  # a resumed search keeps the counter it reloaded
             oracle._seed_state = _seeds.draws(seed)
         if hasattr(oracle, "_random_state"):
-            oracle._random_state = np.random.RandomState(seed)
+            oracle._random_state = np.random.RandomState(_seeds.bayesian(seed))
         if hasattr(oracle, "gpr"):
             oracle.gpr = oracle._make_gpr()
     return oracle
@@ -193,6 +194,35 @@ def retry_trial(oracle, tuner_id):
         return None if trial is None else trial.trial_id
 
     return keras_tuner.synchronized(drop)(oracle, tuner_id)
+
+
+# Keras Tuner 1.4.8's state files in a project folder, as `Oracle.save` and `Trial.save` write them: kreg reads
+# them to judge a folder before any tuner exists (a resume, a dead worker's leftovers), and requeues trials that a
+# kill left behind.
+ORACLE_FILE = "oracle.json"
+STATE_SHAPES = {
+    "oracle": {"ongoing_trials": dict, "start_order": list, "end_order": list, "retry_queue": list},
+    "trial": {"trial_id": str, "status": str, "hyperparameters": dict, "metrics": dict},
+    "tuner": {},
+}
+FINISHED_STATUSES = tuple(str(status) for status in _FINISHED)
+
+
+def trial_file(project, trial_id):
+    """The `trial.json` of a trial in a project folder."""
+    return os.path.join(project, f"trial_{trial_id}", "trial.json")
+
+
+def oracle_state(project_state):
+    """`(ended, running, queued)` trial ids of an `oracle.json`'s contents."""
+    return project_state["end_order"], list(project_state["ongoing_trials"].values()), project_state["retry_queue"]
+
+
+def requeue(project_state, trial_ids):
+    """An `oracle.json`'s contents with `trial_ids` queued to run again, as a reloaded oracle reads them."""
+    return {**project_state, "retry_queue": project_state["retry_queue"] + list(trial_ids),
+            "start_order": project_state["start_order"] + [t for t in trial_ids
+                                                           if t not in project_state["start_order"]]}
 
 
 def retry_queue(oracle):
