@@ -144,7 +144,9 @@ def test_early_stopping_restores_the_best_epoch_and_kreg_records_it():
     assert diagnosis.overfitting_onset == best
     for restored, kept in zip(model.get_weights(), snapshots[best]):
         np.testing.assert_array_equal(restored, kept)
-    assert f"best validation error at epoch {best}" in diagnosis.summary()
+    # the texts and the logs number epochs as Keras prints them ("Epoch 1/200" is epoch 0 of the callbacks)
+    assert f"best validation error at epoch {best + 1}; last epoch {len(history['val_loss'])} " in diagnosis.summary()
+    assert history["best_epoch"][-1] == best + 1
 
 
 def test_dropout_schedule_without_retracing(monkeypatch):

@@ -31,10 +31,14 @@ def test_compare_is_the_paired_t_interval():
     assert out["std"] == pytest.approx(np.std(a, ddof=1)) and out["baseline_mean"] == pytest.approx(np.mean(b))
 
 
-def test_compare_without_spread_has_no_interval():
-    assert math.isnan(confirm.compare([0.9], [0.8])["ci_low"])
-    same = confirm.compare([0.9, 0.8], [0.8, 0.7])
-    assert same["difference"] == pytest.approx(0.1) and math.isnan(same["p_value"])
+def test_compare_without_spread_states_its_result():
+    assert math.isnan(confirm.compare([0.9], [0.8])["ci_low"])  # one seed: nothing to say of the spread
+    shifted = confirm.compare([0.9, 0.8], [0.8, 0.7])
+    assert shifted["difference"] == shifted["ci_low"] == shifted["ci_high"] == pytest.approx(0.1)
+    assert shifted["p_value"] == 0.0 and "no spread" in shifted["test"]
+    tied = confirm.compare([0.93, 0.91, 0.92], [0.93, 0.91, 0.92])  # the winner is the baseline, trained alike
+    assert (tied["difference"], tied["ci_low"], tied["ci_high"], tied["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    assert report.interval_text(shifted) == "exactly +0.1000 on each of the 2 seeds (no spread: no t-test)"
     with pytest.raises(ValueError, match=r"Received: candidate=\[0.9\], baseline=\[\]"):
         confirm.compare([0.9], [])
 
@@ -213,6 +217,6 @@ def test_the_test_loss_compared_across_arms_is_the_data_loss():
 
 def test_tied_arms_say_why_there_is_no_interval_instead_of_nan():
     tied = confirm.compare([0.9, 0.8, 0.7], [0.9, 0.8, 0.7])
-    assert report.interval_text(tied) == "no 95% CI nor p-value: the 3 seeds' differences are all equal (no spread to test)"
+    assert report.interval_text(tied) == "the same on all 3 seeds (no spread: no t-test)"
     assert report.interval_text(confirm.compare([0.9], [0.8])) == "no 95% CI nor p-value: one seed"
     assert report.interval_text(confirm.compare([0.9, 0.8], [0.7, 0.75])) == "95% CI [-0.8280, +1.0780], paired t-test p = 0.344"

@@ -245,3 +245,30 @@ def test_the_state_files_have_the_shapes_kreg_reads_and_a_requeued_trial_runs_ag
                                   project_name="p", seed=0)
     assert _compat.retry_queue(resumed.oracle) == [begun.trial_id]
     assert resumed.oracle.create_trial("tuner0").trial_id == begun.trial_id
+
+
+def test_a_stepped_float_is_stored_as_its_step_makes_it(tmp_path):
+    """Keras Tuner 1.4.8 draws `min + index * step` in binary: 0.1 * 3 is 0.30000000000000004."""
+    hp = kt.HyperParameters()
+    hp.Float("rate", 0.0, 0.5, step=0.1)
+    raw = [hp.space[0].prob_to_value(p) for p in (0.55, 0.65, 0.75)]
+    assert 0.30000000000000004 in raw or 0.7000000000000001 in raw  # what Keras Tuner computes
+    hp.Float("magnitude", 0.05, 1.0, step=0.05)
+    hp.Float("strength", 1e-4, 1.0, sampling="log")
+    cleaned = _compat.on_steps(hp, {"rate": 0.30000000000000004, "magnitude": 0.15000000000000002,
+                                    "strength": 0.30000000000000004})
+    assert cleaned == {"rate": 0.3, "magnitude": 0.15, "strength": 0.30000000000000004}  # unstepped: untouched
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dropout(hp.Float("rate", 0.0, 0.5, step=0.1)),
+                                  keras.layers.Dense(10)])
+        model.compile("adam", "mse")
+        return model
+
+    tuner = tuning.RandomSearch(build, objective="loss", max_trials=50, directory=str(tmp_path), project_name="p",
+                                seed=0)
+    space = kt.HyperParameters()
+    space.Float("rate", 0.0, 0.5, step=0.1)
+    tuner.oracle.update_space(space)  # as the search's first build does
+    drawn = {tuner.oracle.populate_space(str(i))["values"]["rate"] for i in range(40)}
+    assert 0.3 in drawn and drawn <= {0.0, 0.1, 0.2, 0.3, 0.4, 0.5}  # 0.5: Keras Tuner rarely reaches the top

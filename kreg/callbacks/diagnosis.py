@@ -58,12 +58,15 @@ class FitDiagnosis(Callback):
     Each epoch adds to the logs (so `History`, TensorBoard and a tuner's
     objective can use them): `train_error`, `val_error`, `avoidable_bias`,
     `generalization_gap`, `fit_verdict` (0 good fit, 1 underfitting, 2
-    overfitting) and `best_epoch`. With `log_dir` or `tensorboard` it writes
+    overfitting) and `best_epoch` (numbered from 1, as Keras's progress bar
+    prints "Epoch 5/5"). With `log_dir` or `tensorboard` it writes
     each epoch's verdict and, at the end, the run's verdict, the recommended
     next step, the best and the last epoch as TensorBoard text (`fit/verdict`,
     `fit/summary`). The run's verdict is the last epoch's. After training,
     `verdict`, `recommendation`, `best_epoch`, `stopped_epoch`,
-    `overfitting_onset` and `history` hold the same.
+    `overfitting_onset` and `history` hold the same; the attributes count
+    epochs from 0, as Keras's callbacks receive them (`EarlyStopping`'s
+    `stopped_epoch` too), and the texts from 1, as Keras prints them.
 
     Args:
         baseline_error: the reachable error, a float >= 0.
@@ -137,7 +140,7 @@ class FitDiagnosis(Callback):
             "fit_verdict": CODES[verdict],
         }
         if self.best_epoch is not None:
-            entry["best_epoch"] = self.best_epoch
+            entry["best_epoch"] = self.best_epoch + 1  # as Keras prints it
         logs.update(entry)
         self.history.append({**entry, "verdict": verdict})
         self.verdict, self.recommendation = verdict, NEXT_STEP[verdict]
@@ -151,15 +154,16 @@ class FitDiagnosis(Callback):
             return "FitDiagnosis: no epoch seen"
         last = self.history[-1]
         lines = [
-            f"verdict: {self.verdict} (epoch {self.stopped_epoch}: train error {last['train_error']:.4f}, "
+            f"verdict: {self.verdict} (epoch {self.stopped_epoch + 1}: train error {last['train_error']:.4f}, "
             f"validation error {last['val_error']:.4f}, baseline {self.baseline_error:.4f}; thresholds: "
             f"bias {self.bias_threshold}, variance {self.variance_threshold})",
             f"next step: {self.recommendation}",
-            f"best validation error at epoch {self.best_epoch}; last epoch {self.stopped_epoch}",
+            f"best validation error at epoch {self.best_epoch + 1}; last epoch {self.stopped_epoch + 1} (epochs "
+            f"counted from 1, as Keras prints them; the logs' fit_verdict: 0 good fit, 1 underfitting, 2 overfitting)",
         ]
         if self.overfitting_onset is not None:
             lines.append(
-                f"validation error stopped improving after epoch {self.overfitting_onset} while training error "
+                f"validation error stopped improving after epoch {self.overfitting_onset + 1} while training error "
                 f"kept falling: stop there (keras.callbacks.EarlyStopping(restore_best_weights=True))"
             )
         return "\n".join(lines)

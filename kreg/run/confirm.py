@@ -177,7 +177,10 @@ def compare(candidate, baseline, *, confidence=0.95):
         `{"n", "mean", "std", "baseline_mean", "baseline_std", "difference", "ci_low", "ci_high",
         "p_value", "test"}`: means and sample standard deviations, the mean difference
         with its `confidence` interval and the two-sided p-value of SciPy's paired
-        t-test. With one seed, or identical differences, there is no interval: NaN.
+        t-test. With one seed there is no interval: NaN. Where every seed's
+        difference is the same `d` (tied arms give 0) there is no spread: the
+        interval is `[d, d]` and the p-value the t-test's limit, 1 for `d = 0`
+        and 0 otherwise, with `test` saying so.
 
     Examples:
         >>> out = compare([0.91, 0.93, 0.92], [0.85, 0.88, 0.86])
@@ -191,10 +194,14 @@ def compare(candidate, baseline, *, confidence=0.95):
     out = {"n": int(a.size), "mean": float(a.mean()), "std": _std(a), "baseline_mean": float(b.mean()),
            "baseline_std": _std(b), "difference": float((a - b).mean()), "ci_low": math.nan, "ci_high": math.nan,
            "p_value": math.nan, "test": "paired t-test (scipy.stats.ttest_rel), two-sided"}
-    if a.size > 1 and np.ptp(a - b) > 1e-12:  # equal differences (up to rounding) have no spread to test
+    if a.size > 1 and np.ptp(a - b) > 1e-12:
         test = stats.ttest_rel(a, b)
         interval = test.confidence_interval(confidence)
         out.update(ci_low=float(interval.low), ci_high=float(interval.high), p_value=float(test.pvalue))
+    elif a.size > 1:  # equal differences (up to rounding): no spread, SciPy's t is 0/0 or d/0
+        d = out["difference"] = out["difference"] if abs(out["difference"]) > 1e-12 else 0.0
+        out.update(ci_low=d, ci_high=d, p_value=1.0 if d == 0 else 0.0,
+                   test=f"none: every seed's difference is {d:+.4g} (no spread); the interval is that value")
     return out
 
 

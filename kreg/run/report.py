@@ -323,13 +323,14 @@ def interval_text(comparison):
     c = comparison
     if not math.isfinite(c["ci_low"]):
         return f"no 95% CI nor p-value: {_no_interval(c)}"
+    if c["ci_low"] == c["ci_high"]:
+        return (f"the same on all {c['n']} seeds" if c["ci_low"] == 0 else
+                f"exactly {c['ci_low']:+.4f} on each of the {c['n']} seeds") + " (no spread: no t-test)"
     return f"95% CI [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], paired t-test p = {c['p_value']:.3g}"
 
 
 def _no_interval(comparison):
-    if comparison["n"] < 2:
-        return "one seed"
-    return f"the {comparison['n']} seeds' differences are all equal (no spread to test)"
+    return "one seed" if comparison["n"] < 2 else "no spread"
 
 
 def log_confirmation(confirmation, board):

@@ -6,12 +6,14 @@ underneath it.
 """
 
 import contextlib
+import decimal
 import math
 import os
 
 import keras_tuner
 import numpy as np
 from keras_tuner.src.engine import conditions
+from keras_tuner.src.engine.hyperparameters import hp_types
 from keras_tuner.src import utils
 from keras_tuner.src.engine import trial as trial_module
 
@@ -42,8 +44,17 @@ class _Oracle:
       `end_trial` saves `oracle.json` before it drops the trial from
       `ongoing_trials`, so a kill in between re-runs a finished trial); on
       reload, an ongoing trial whose own `trial.json` says it finished is not
-      queued again either.
+      queued again either;
+    * a stepped float is the value its step makes (1.4.8 computes
+      `min + index * step` in binary floating point: a rate of 0.1 stepped 3
+      times is stored, logged and shown as 0.30000000000000004; here 0.3).
     """
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        if response.get("values"):
+            response["values"] = on_steps(self.hyperparameters, response["values"])
+        return response
 
     def end_trial(self, *args, **kwargs):
         error = self._end_and_check(*args, **kwargs)
@@ -86,6 +97,24 @@ class _Oracle:
                 self._retry_queue.remove(trial_id)
                 if trial_id not in self.end_order:
                     self.end_order.append(trial_id)
+
+
+def on_steps(hyperparameters, values):
+    """`values` with each linearly stepped `Float` rounded to the decimals of its minimum and step."""
+    cleaned = dict(values)
+    for hp in hyperparameters.space:
+        value = cleaned.get(hp.name)
+        if (isinstance(hp, hp_types.Float) and hp.step
+                and hp.sampling in (None, "linear") and isinstance(value, float)):
+            decimals = max(_decimals(hp.step), _decimals(hp.min_value))
+            cleaned[hp.name] = round(value, decimals)
+    return cleaned
+
+
+def _decimals(number):
+    """The decimal places of a float as written (0.1: 1, 0.25: 2, 2.0: 0)."""
+    exponent = decimal.Decimal(repr(float(number))).as_tuple().exponent
+    return max(-exponent, 0)
 
 
 class TooManyFailedTrials(RuntimeError):

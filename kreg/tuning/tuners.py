@@ -23,7 +23,7 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
 * each trial is a session in `LOGDIR/TRIAL_ID`, started once its model is
   built, with its active hyperparameter values; a completed trial adds
   `trial/best_OBJECTIVE` and `trial/best_epoch` (Keras Tuner's own score and best
-  step: the mean over executions, the first of tied epochs), `trial/final_*`,
+  step + 1, as Keras numbers epochs: the mean over executions, the first of tied epochs), `trial/final_*`,
   `trial/generalization_gap`, `trial/data_loss`, `trial/sparsity` (those its
   model reports) and, with pruning, `trial/pruned`; the session ends with the
   status the trial really ended with (FAILURE for a failed trial); the epochs'
@@ -75,7 +75,8 @@ EXPERIMENT_FILE = "events.out.tfevents.0.kreg-experiment"  # kreg's own file in 
 # The order of the trial metrics in the dashboard (TensorBoard shows the first five); others follow by name.
 _METRIC_ORDER = ("best_epoch", "generalization_gap", "data_loss", "pruned", "sparsity")
 _DESCRIPTIONS = {
-    "trial/best_epoch": "the epoch of the best objective (Keras Tuner's best step; the first of tied epochs)",
+    "trial/best_epoch": "the epoch of the best objective, numbered from 1 as Keras prints it (Keras Tuner's best "
+                        "step + 1; the first of tied epochs)",
     "trial/generalization_gap": "final training minus validation accuracy (or validation minus training loss)",
     "trial/data_loss": "final training loss without the penalty",
     "trial/pruned": "1 if the median rule stopped the trial early",
@@ -160,7 +161,7 @@ class _TrialCallback(keras.callbacks.Callback):
 
 def _summary(trial, executions, objective, pruning):
     """A completed trial's summary metrics: Keras Tuner's score and best step, then the means over executions."""
-    values = {f"trial/best_{objective.name}": trial.score, "trial/best_epoch": trial.best_step}
+    values = {f"trial/best_{objective.name}": trial.score, "trial/best_epoch": trial.best_step + 1}  # as Keras prints
     if pruning is not None:
         values["trial/pruned"] = float(any(e.pruned for e in executions))
     lasts = [e.epochs[-1] for e in executions if e.epochs]
