@@ -281,3 +281,43 @@ def test_the_registry_says_what_regularizes():
     assert set(spaces.SPACES) >= {"regularizer", "dropout", "drop_path"} and spaces.get("dropout") is tuning.DropoutSpace
     with pytest.raises(ValueError, match="Unknown search space"):
         spaces.get("dropuot")
+
+
+def test_default_strengths_follow_the_convention_in_use():
+    """The same penalties in either convention: λ/(2n) with n = 500 covers what λ covers in Keras's."""
+    keras_range = tuning.RegularizerSpace(["l1", "l2"])
+    literature = tuning.RegularizerSpace(["l1", "l2"], num_examples=500)
+    assert keras_range.l2 == (1e-6, 1e-2)
+    assert literature.l1 == literature.l2 == pytest.approx((1e-3, 10.0))
+    weights = np.linspace(-1.0, 1.0, 12, dtype="float32").reshape(3, 4)
+    for low_or_high in (0, 1):
+        keras_penalty = kreg.regularizers.L2(keras_range.l2[low_or_high])(weights)
+        literature_penalty = kreg.regularizers.L2(literature.l2[low_or_high], num_examples=500)(weights)
+        assert float(literature_penalty) == pytest.approx(float(keras_penalty), rel=1e-6)
+    assert tuning.RegularizerSpace(["l2"], l2=(1.0, 30.0), num_examples=500).l2 == (1.0, 30.0)  # given: kept
+
+
+def test_proximal_l1_takes_the_convention_too():
+    hp = kt.HyperParameters()
+    space = tuning.RegularizerSpace(["proximal_l1"], l1=(2.0, 2.0 + 1e-9), num_examples=100)
+    space.build(hp)
+    wrapped = space.optimizer(hp, keras.optimizers.SGD(0.1), keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    assert wrapped.l1 == pytest.approx(hp.get("l1") / 200)
+    plain = tuning.RegularizerSpace(["proximal_l1"], l1=(2.0, 2.0 + 1e-9))
+    hp = kt.HyperParameters()
+    plain.build(hp)
+    assert plain.optimizer(hp, keras.optimizers.SGD(0.1), None).l1 == pytest.approx(hp.get("l1"))
+
+
+def test_regularize_adds_no_space_it_was_not_given():
+    def build(hp):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        model.compile("adam", "mse")
+        return model
+
+    hp = kt.HyperParameters()
+    tuning.Regularize(build).build(hp)
+    names = [p.name for p in hp.space]
+    assert names[0] == "regularizer" and not [n for n in names if n.startswith("max_norm")]
+    tuning.Regularize(build, max_norm=tuning.MaxNormSpace()).build(hp)
+    assert "max_norm_on" in [p.name for p in hp.space]

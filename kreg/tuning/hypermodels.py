@@ -348,7 +348,7 @@ class Regularize(kt.HyperModel):
         layers: which layers get the penalty, max-norm and spectral norm, as in `kreg.attach`.
     """
 
-    def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=MaxNormSpace(), dropout=None,
+    def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=None, dropout=None,
                  spatial_dropout=None, drop_path=None, drop_block=None, augment=None, label_smoothing=None,
                  spectral_norm=None, schedule=None, layers=None, name=None):
         super().__init__(name=name)

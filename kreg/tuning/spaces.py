@@ -97,13 +97,17 @@ class RegularizerSpace(_Space):
     Args:
         choices: names from "none", "l1", "l2", "elastic_net", "group_lasso",
             "proximal_l1", "weight_decay", "orthogonal".
-        l1: `(min, max)` of the L1 strength, log scale, min > 0.
-        l2: `(min, max)` of the L2 strength, log scale, min > 0.
+        l1: `(min, max)` of the L1 strength, log scale, min > 0. By default
+            `(1e-6, 1e-2)` in Keras's convention, and the same penalties in
+            the `λ/(2n)` one: `(2n·1e-6, 2n·1e-2)` with `num_examples=n`.
+        l2: `(min, max)` of the L2 strength, log scale, min > 0; its default
+            as `l1`'s.
         group_lasso: `(min, max)` of the group-lasso strength, log scale.
         weight_decay: `(min, max)` of the decoupled weight decay, log scale.
         orthogonal: `(min, max)` of the orthogonal penalty's factor, log scale.
         num_examples: `None` (Keras's convention) or the training-set size
-            (the `λ / (2 n)` convention), passed to the regularizers.
+            (the `λ / (2 n)` convention), passed to the regularizers and to
+            proximal L1 (whose step then uses `λ / (2 n)`).
     """
 
     keys = {"choices": list, "l1": list, "l2": list, "group_lasso": list, "weight_decay": list, "orthogonal": list,
@@ -121,16 +125,18 @@ class RegularizerSpace(_Space):
         return cls.chosen(values) not in (None, "none")
 
 
-    def __init__(self, choices=_REGULARIZERS, *, l1=(1e-6, 1e-2), l2=(1e-6, 1e-2), group_lasso=(1e-5, 1e-2),
+    def __init__(self, choices=_REGULARIZERS, *, l1=None, l2=None, group_lasso=(1e-5, 1e-2),
                  weight_decay=(1e-3, 1.0), orthogonal=(1e-4, 1e-1), num_examples=None):
         owner = "RegularizerSpace"
         self.choices = _choices(owner, "choices", choices, _ALLOWED_REGULARIZERS)
-        self.l1 = _range(owner, "l1", l1, log=True)
-        self.l2 = _range(owner, "l2", l2, log=True)
+        self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
+        scale = 1 if self.num_examples is None else 2 * self.num_examples  # λ/(2n) = λ_keras
+        default = (1e-6 * scale, 1e-2 * scale)
+        self.l1 = _range(owner, "l1", default if l1 is None else l1, log=True)
+        self.l2 = _range(owner, "l2", default if l2 is None else l2, log=True)
         self.group_lasso = _range(owner, "group_lasso", group_lasso, log=True)
         self.weight_decay = _range(owner, "weight_decay", weight_decay, log=True)
         self.orthogonal = _range(owner, "orthogonal", orthogonal, log=True)
-        self.num_examples = v.positive_int(owner, "num_examples", num_examples, allow_none=True)
 
     def build(self, hp):
         """The chosen `kreg.regularizers` object, or None."""
@@ -167,7 +173,8 @@ class RegularizerSpace(_Space):
         """
         kind = hp.get(self.choice)
         if kind == "proximal_l1":
-            return ProximalL1(optimizer, hp.get("l1"))
+            n = self.num_examples
+            return ProximalL1(optimizer, hp.get("l1") if n is None else hp.get("l1") / (2 * n))
         if kind == "weight_decay":
             optimizer = optimizer.from_config({**optimizer.get_config(), "weight_decay": hp.get("weight_decay")})
             optimizer.exclude_from_weight_decay(var_list=[w for w in model.trainable_weights if len(w.shape) < 2])
