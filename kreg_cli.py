@@ -45,6 +45,15 @@ def _report(args):
     return 0
 
 
+def _export(args):
+    quietly_import_keras()
+    from kreg.run import export
+
+    for path in export.make(args.logdir):
+        print(f"wrote {path}")
+    return 0
+
+
 def _list(args):
     for name, path in list_experiments(args.folder).items():
         try:
@@ -128,6 +137,10 @@ def build_parser():
     report = commands.add_parser("report", help="a table and plots of a search: kreg report LOGDIR/EXPERIMENT")
     report.add_argument("logdir")
     report.set_defaults(run=_report)
+    export = commands.add_parser("export", help="every trial and confirmation run as CSV and JSON: kreg export "
+                                                "LOGDIR/EXPERIMENT")
+    export.add_argument("logdir")
+    export.set_defaults(run=_export)
     listing = commands.add_parser("list", help="the shipped experiments, and those in ./experiments/")
     listing.add_argument("--folder", default="experiments", help="a folder of .toml files that override the shipped")
     listing.set_defaults(run=_list)

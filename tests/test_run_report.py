@@ -38,7 +38,7 @@ def test_the_best_trial_is_not_drawn_twice_nor_hidden(tmp_path):
         assert not any(np.array_equal(weights["best"], weights[k]) for k in others)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(report.make(str(tmp_path / "logs" / "t"))) == 5  # with confirm.png
+        assert len(report.make(str(tmp_path / "logs" / "t"))) == 6  # with trials.png and confirm.png
     assert "## Confirmation over 1 fresh seeds" in (tmp_path / "logs" / "t" / "report.md").read_text()
 
 
@@ -90,3 +90,27 @@ def test_a_folder_without_a_search_is_named(tmp_path, monkeypatch, folder, why):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match=rf"{folder!r} {why}"):
         report.make(folder)
+
+
+def test_every_trial_is_drawn_and_a_pruned_one_is_marked_where_it_stopped(tmp_path):
+    from kreg import _events
+
+    trials = []
+    for trial_id, epochs, pruned in (("0", 6, False), ("1", 2, True), ("2", 6, False)):
+        writer = _events.Writer(tmp_path / "tensorboard" / trial_id / "execution0" / "validation")
+        for step in range(epochs):
+            writer.write(_events.scalars({"epoch_accuracy": 0.5 + 0.05 * step + 0.01 * int(trial_id)}), step)
+        writer.close()
+        metrics = {"pruned": {"observations": [{"value": [float(pruned)], "step": epochs - 1}]}}
+        trials.append({"trial_id": trial_id, "metrics": {"metrics": metrics}})
+    figures = []
+    for marked in (True, False):
+        if not marked:
+            trials[1]["metrics"]["metrics"]["pruned"]["observations"][0]["value"] = [0.0]
+        path = tmp_path / f"trials-{marked}.png"
+        report.every_trial_png(str(tmp_path), trials, "2", str(path))
+        figures.append(matplotlib.image.imread(path)[..., :3])
+    red = [np.sum((f[..., 0] > 0.7) & (f[..., 1] < 0.35) & (f[..., 2] < 0.35)) for f in figures]
+    assert red[0] > 20 and red[1] == 0  # C3's x and its legend entry: only where a trial was pruned
+    blue = np.sum((figures[1][..., 2] > 0.6) & (figures[1][..., 0] < 0.3))
+    assert blue > 100  # the best trial's line

@@ -72,7 +72,7 @@ def test_every_shipped_experiment_runs_one_tiny_trial_and_reports(tmp_path, name
     assert "trial 0 (1 of 1)" in out and f"tensorboard --logdir {tmp_path / name / 'tensorboard'}" in out
     assert f"Confirmed over {seeds} fresh seeds" in out and "(c) - (b)" in out
     assert cli.main(["report", str(tmp_path / name)]) == 0
-    for png in ("curves.png", "weights.png", "hyperparameters.png", "confirm.png"):
+    for png in ("curves.png", "weights.png", "hyperparameters.png", "trials.png", "confirm.png"):
         image = matplotlib.image.imread(tmp_path / name / png)
         assert image.ndim == 3 and image.shape[0] > 50
     confirmation = json.loads((tmp_path / name / "result.json").read_text())["confirmation"]

@@ -45,7 +45,7 @@ def values(hyperparameters):
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in hyperparameters.items())
 
 
-def _trials(directory):
+def read_trials(directory):
     project = os.path.join(directory, "tuner", "search")
     if not os.path.isdir(directory):
         what = "is not a folder" if os.path.exists(directory) else "does not exist"
@@ -65,7 +65,7 @@ def _trials(directory):
     return trials, objective, summary.get("settings", {}).get("data", {}).get("label_noise", 0.0)
 
 
-def _curves(run):
+def read_curves(run):
     """`{metric: (steps, values)}` of a TensorBoard run folder (Keras's `epoch_*` scalars).
 
     Its event files are read in name order, as TensorBoard reads them; a step
@@ -123,14 +123,16 @@ def _legend_or_say(ax, message):
 
 
 def make(directory, *, top=3):
-    """Writes `curves.png`, `weights.png`, `hyperparameters.png`, `confirm.png` (once confirmed) and `report.md`
-    into `directory`; prints the markdown's text; returns the paths written."""
-    trials, objective, label_noise = _trials(directory)
+    """Writes `curves.png`, `weights.png`, `hyperparameters.png`, `trials.png`, `confirm.png` (once confirmed)
+    and `report.md` into `directory`; prints the markdown's text; returns the paths written."""
+    trials, objective, label_noise = read_trials(directory)
     scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
     scored.sort(key=lambda t: t["score"], reverse=objective["direction"] == "max")
-    written = [os.path.join(directory, name) for name in ("curves.png", "weights.png", "hyperparameters.png")]
+    written = [os.path.join(directory, name) for name in ("curves.png", "weights.png", "hyperparameters.png",
+                                                          "trials.png")]
     metric = objective["name"][4:] if objective["name"].startswith("val_") else objective["name"]
     gaps = curves_png(directory, scored[:top], written[0], metric)
+    every_trial_png(directory, trials, scored[0]["trial_id"] if scored else None, written[3], metric)
     weights_png(os.path.join(directory, "weights.npz"), written[1])
     hyperparameters_png(scored, objective["name"], written[2])
     confirmation = _confirmation(directory)
@@ -165,7 +167,7 @@ def curves_png(directory, trials, path, metric="accuracy"):
         runs.append(("baseline (unregularized)", os.path.join(board, "baseline")))
     gaps = []  # (run, training, validation) at the last epoch both logged
     for i, (label, run) in enumerate(runs):
-        train, val = _curves(os.path.join(run, "train")), _curves(os.path.join(run, "validation"))
+        train, val = read_curves(os.path.join(run, "train")), read_curves(os.path.join(run, "validation"))
         if metric in train and metric in val:
             last = _last_pair(train[metric], val[metric])
             gap = "" if last is None else f" (last epoch: training − validation {last[0] - last[1]:+.3f})"
@@ -230,6 +232,36 @@ def hyperparameters_png(scored, objective, path):
     _save(figure, path)
 
 
+def every_trial_png(directory, trials, best_id, path, metric="accuracy"):
+    """Validation `metric` by epoch of every trial that logged one: the best in colour, the pruned ones marked
+    with an x where the pruning rule stopped them."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+    shown = {"pruned": False, "other": False}
+    for trial in trials:
+        val = read_curves(os.path.join(directory, "tensorboard", trial["trial_id"], "execution0", "validation"))
+        if metric not in val:
+            continue
+        steps, values = val[metric]
+        epochs = [s + 1 for s in steps]  # numbered as Keras prints them
+        observations = trial.get("metrics", {}).get("metrics", {}).get("pruned", {}).get("observations", [])
+        pruned = bool(observations and observations[-1]["value"][0])
+        if trial["trial_id"] == best_id:
+            ax.plot(epochs, values, color="C0", marker=".", linewidth=2, zorder=3, label=f"trial {best_id} (best)")
+            continue
+        ax.plot(epochs, values, color="0.6", linewidth=1, label=None if shown["other"] else "other trials")
+        shown["other"] = True
+        if pruned:
+            ax.plot(epochs[-1:], values[-1:], "x", color="C3", markersize=8,
+                    label=None if shown["pruned"] else "pruned here")
+            shown["pruned"] = True
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title(f"validation {metric} of every trial")
+    _legend_or_say(ax, "no trial logged an epoch yet: nothing to plot")
+    _save(figure, path)
+
+
 def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric="accuracy"):
     """`report.md`'s lines: the best trials, the curves' gaps, the plots, the confirmation."""
     name, direction = objective["name"], objective["direction"]
@@ -247,7 +279,7 @@ def markdown(directory, trials, scored, objective, gaps, label_noise, confirmati
                   "| run | training | validation | training − validation |", "|---|---|---|---|"]
         lines += [f"| {label} | {train:.4f} | {val:.4f} | {train - val:+.4f} |" for label, train, val in gaps]
         lines.append("")
-    lines += ["![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    lines += ["![every trial](trials.png)", "![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
     if confirmation:
         lines += confirmation_markdown(confirmation)
     return lines
