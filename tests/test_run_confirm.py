@@ -174,9 +174,11 @@ def test_a_search_is_confirmed_against_both_baselines(tmp_path):
 
     events = EventAccumulator(str(tmp_path / "board" / "confirm"), size_guidance={"tensors": 0})
     events.Reload()
-    logged = [float(tensor_util.make_ndarray(e.tensor_proto))
-              for e in events.Tensors("confirm/early_stopping/test_accuracy")]
-    assert logged == pytest.approx(out["columns"]["early_stopping"]["test_accuracy"])
+    assert events.Tags()["tensors"] == ["confirm/summary"]  # one card: seeds are no steps of a chart
+    card = tensor_util.make_ndarray(events.Tensors("confirm/summary")[0].tensor_proto).item().decode()
+    assert card == "\n".join(report.confirmation_markdown(out, plot=False))
+    row = next(line for line in card.splitlines() if line.startswith("| (b)"))
+    assert row.split(" | ")[1:3] == [f"{v:.4f}" for v in out["columns"]["early_stopping"]["test_accuracy"]]
     text = "\n".join(report.summary(out))
     assert "Confirmed over 2 fresh seeds" in text and "(c) - (b)" in text and "(b) - (a)" in text
     again = confirm.search(hypermodel=hypermodel, baseline=baseline, trials=trials, data=DATA,

@@ -366,30 +366,19 @@ def _no_interval(comparison):
 
 
 def log_confirmation(confirmation, board):
-    """Writes a confirmation to the TensorBoard run `board` as scalars.
-
-    `confirm/COLUMN/METRIC` (the confirmation's metric and `test_data_loss`)
-    at step `i` for the i-th seed; `confirm/A_minus_B/difference`, `ci_low`,
-    `ci_high`, `p_value` (of the metric) at step 0.
-    """
-    metric, _ = _metric(confirmation)
-    measured = tuple(dict.fromkeys((metric, "test_data_loss")))
+    """Writes a confirmation to the TensorBoard run `board` as one text card, `confirm/summary`: the table of each
+    arm's metric per seed and the comparisons, as `report.md` has them (seeds are not steps, so no scalar chart)."""
     from kreg._events import Writer
-    from kreg.callbacks._base import write_scalars
+    from kreg._events import text
 
     writer = Writer(board)
-    for i in range(len(confirmation["seeds"])):
-        write_scalars(writer, i, {f"confirm/{key}/{metric}": column[metric][i]
-                                  for key, column in confirmation["columns"].items()
-                                  for metric in measured})
-    write_scalars(writer, 0, {f"confirm/{name.replace(' - ', '_minus_')}/{stat}": comparison[metric][stat]
-                              for name, comparison in confirmation["comparisons"].items()
-                              for stat in ("difference", "ci_low", "ci_high", "p_value")})
+    writer.write(text("confirm/summary", "\n".join(confirmation_markdown(confirmation, plot=False))), 0)
     writer.close()
 
 
-def confirmation_markdown(confirmation):
-    """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons."""
+def confirmation_markdown(confirmation, *, plot=True):
+    """The confirmation as Markdown lines: a table of the columns per seed, then the comparisons (and, with
+    `plot`, `confirm.png`)."""
     columns = confirmation["columns"]
     seeds = confirmation["seeds"]
     metric, _ = _metric(confirmation)
@@ -412,7 +401,7 @@ def confirmation_markdown(confirmation):
                          f"{c['p_value']:.3g} |")
         else:
             lines.append(f"| {a} - {b} | {c['difference']:+.4f} | none: {_no_interval(c)} | none |")
-    return lines + ["", summary(confirmation)[-1].strip(), "", "![confirmation](confirm.png)", ""]
+    return lines + ["", summary(confirmation)[-1].strip(), ""] + (["![confirmation](confirm.png)", ""] if plot else [])
 
 
 def plot_confirmation(confirmation, path):
