@@ -49,7 +49,7 @@ def read_trials(directory):
     project = os.path.join(directory, "tuner", "search")
     if not os.path.isdir(directory):
         what = "is not a folder" if os.path.exists(directory) else "does not exist"
-        raise ValueError(f"kreg report takes a search's folder LOGDIR/EXPERIMENT: {directory!r} {what}")
+        raise ValueError(f"kreg report and kreg export take a search's folder LOGDIR/EXPERIMENT: {directory!r} {what}")
     if not os.path.isdir(project):
         raise ValueError(f"{directory!r} holds no search (no {project}); run `kreg search` first")
     path = os.path.join(directory, "search.json")
