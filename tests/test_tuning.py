@@ -56,8 +56,9 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
     root = events(tmp_path / "logs")
     experiment = plugin(root, metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
     domains = {h.name: h for h in experiment.hparam_infos}
-    # Columns: the searched hyperparameters every trial has; conditional and fixed ones are described.
-    assert set(domains) == {"regularizer", "dropout_rate", "dropout_scaling", "max_norm_on", "schedule"}
+    # Columns: the searched hyperparameters every trial has, and the regularizer's strength (0 for none);
+    # conditional and fixed ones are described.
+    assert set(domains) == {"regularizer", "strength", "dropout_rate", "dropout_scaling", "max_norm_on", "schedule"}
     assert all(h.differs for h in experiment.hparam_infos)
     assert sorted(x.string_value for x in domains["regularizer"].domain_discrete.values) == \
         sorted(["none", "l1", "l2", "elastic_net", "group_lasso"])
@@ -76,9 +77,11 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
         start = plugin(session, metadata.SESSION_START_INFO_TAG, metadata.parse_session_start_info_plugin_data)
         logged = {name: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
                   for name, value in start.hparams.items()}
-        assert logged == pytest.approx(saved["hyperparameters"]["values"])
-        if saved["hyperparameters"]["values"]["regularizer"] == "none":
-            assert "l1" not in logged and "l2" not in logged  # inactive values are absent
+        values = saved["hyperparameters"]["values"]
+        uses = {"none": [], "l1": ["l1"], "l2": ["l2"], "elastic_net": ["l1", "l2"], "group_lasso": ["group_lasso"]}
+        assert logged == pytest.approx({**values, "strength": sum(values[n] for n in uses[values["regularizer"]])})
+        if values["regularizer"] == "none":
+            assert "l1" not in logged and "l2" not in logged and logged["strength"] == 0  # inactive: absent
         end = plugin(session, metadata.SESSION_END_INFO_TAG, metadata.parse_session_end_info_plugin_data)
         assert end.status == api_pb2.STATUS_SUCCESS
         validation = events(tmp_path / "logs" / trial.trial_id / "execution0" / "validation")

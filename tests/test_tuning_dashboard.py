@@ -98,13 +98,20 @@ def test_the_default_view_shows_what_was_searched_and_draws_every_finished_trial
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     experiment, groups = board_at(tmp_path / "logs").dashboard(len(tuner.oracle.trials))
     hparams, metrics = default_view(experiment)
-    assert hparams == ["dropout_rate", "max_norm_on", "regularizer"]  # the searched choices, every trial has them
+    # the searched choices, and the strength the trial's regularizer uses: every trial has them
+    assert hparams == ["dropout_rate", "max_norm_on", "regularizer", "strength"]
     assert metrics == ["trial/best_val_accuracy", "trial/best_epoch", "trial/generalization_gap",
                        "trial/data_loss", "trial/pruned"]
     assert len(drawn(groups, hparams, metrics)) == len(completed) == 4
     values = {g["name"]: g["hparams"] for g in groups}
     for trial in completed:  # every active value, conditional ones included, reaches the page
-        assert values[trial.trial_id] == pytest.approx(trial.hyperparameters.values)
+        searched = trial.hyperparameters.values
+        strength = {"none": 0.0, "l1": searched.get("l1"), "l2": searched.get("l2")}[searched["regularizer"]]
+        assert values[trial.trial_id] == pytest.approx({**searched, "strength": strength})
+    strengths = [v["strength"] for v in values.values()]
+    assert all(s >= 0 for s in strengths) and any(s > 0 for s in strengths)
+    (column,) = [h for h in experiment["hparamInfos"] if h["name"] == "strength"]
+    assert column["type"] == "DATA_TYPE_FLOAT64" and column["domainInterval"]["minValue"] == 0.0
     assert "l1 in [1e-06, 0.01] (float, log scale) when regularizer in ['l1']" in experiment["description"]
     assert "dropout_scaling = 'inverted'" in experiment["description"]
 

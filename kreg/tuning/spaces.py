@@ -114,6 +114,19 @@ class RegularizerSpace(_Space):
             "num_examples": bool}
     choice = "regularizer"  # the hyperparameter naming the trial's regularizer
     hyperparameters = (choice, "l1", "l2", "group_lasso", "weight_decay", "orthogonal")
+    # The strengths each choice uses; `strength` (a derived HParams column) is their sum, 0 for "none".
+    STRENGTHS = {"none": (), "l1": ("l1",), "l2": ("l2",), "elastic_net": ("l1", "l2"), "proximal_l1": ("l1",),
+                 "group_lasso": ("group_lasso",), "weight_decay": ("weight_decay",), "orthogonal": ("orthogonal",)}
+    strength = "strength"
+
+    @classmethod
+    def strength_of(cls, values):
+        """The strength a trial's regularizer uses (the sum of elastic net's two; 0.0 for "none"), or None where
+        its values choose no regularizer of this space."""
+        names = cls.STRENGTHS.get(cls.chosen(values))
+        if names is None or any(name not in values for name in names):
+            return None
+        return float(sum(values[name] for name in names))
 
     @classmethod
     def chosen(cls, values):

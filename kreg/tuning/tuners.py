@@ -19,7 +19,9 @@ per-epoch pruning. kreg's tuners are Keras Tuner's (`RandomSearch`,
   hyperparameters that every trial has (flagged `differs`, so TensorBoard shows
   them first), and the metrics every finished trial writes, the objective first;
   fixed values and conditional hyperparameters (absent where inactive) are
-  listed in the descriptions, and in each session's values where active;
+  listed in the descriptions, and in each session's values where active; a
+  search over `RegularizerSpace`'s choices gets a derived `strength` column that
+  every trial has (`RegularizerSpace.strength_of`: 0 for none);
 * each trial is a session in `LOGDIR/TRIAL_ID`, started once its model is
   built, with its active hyperparameter values; a completed trial adds
   `trial/best_OBJECTIVE` and `trial/best_epoch` (Keras Tuner's own score and best
@@ -67,6 +69,7 @@ from kreg.callbacks import RegularizationMonitor
 from kreg.callbacks import TensorBoard
 from kreg.callbacks._base import write_scalars
 from kreg.tuning import _compat
+from kreg.tuning.spaces import RegularizerSpace
 from kreg.tuning.spaces import hparams_domain
 
 COMPLETED = kt.engine.trial.TrialStatus.COMPLETED
@@ -224,6 +227,25 @@ def _hparams_pb(tag, **plugin_data):
     return summary
 
 
+def _derives_strength(space):
+    """Whether the search chooses among kreg's regularizers (and has no hyperparameter of its own named
+    `strength`): then every trial gets a `strength` column."""
+    names = {hp.name for hp in space.space}
+    return RegularizerSpace.choice in names and RegularizerSpace.strength not in names
+
+
+def _strength_column(space):
+    """The `strength` column: every trial has it, so parallel coordinates draw every trial along it."""
+    highs = [float(hp.max_value) for hp in space.space if hp.name in RegularizerSpace.hyperparameters[1:]]
+    info = api_pb2.HParamInfo(
+        name=RegularizerSpace.strength, differs=True,
+        description="the strength the trial's regularizer uses: l1, l2, group_lasso, weight_decay or orthogonal "
+                    "as its choice has it, l1 + l2 for elastic_net, 0 for none (each strength is also in the "
+                    "trial's own values where active). Choose a log or quantile scale for the axis.")
+    hparams_summary.RealInterval(0.0, 2 * max(highs, default=1.0)).update_hparam_info(info)
+    return info
+
+
 class _KregTuner(_compat.ExecutionHook):
     """The mixin that mends a Keras Tuner tuner (see the module docstring)."""
 
@@ -298,6 +320,8 @@ class _KregTuner(_compat.ExecutionHook):
                 info = api_pb2.HParamInfo(name=hp.name, description=description, differs=True)
                 domain.update_hparam_info(info)
                 columns.append(info)
+                if _derives_strength(space) and hp.name == RegularizerSpace.choice:
+                    columns.append(_strength_column(space))
         metric_infos = [hparams_summary.Metric(m, description=_DESCRIPTIONS.get(m, _DEFAULT_DESCRIPTION)).as_proto()
                         for m in sorted(self._metrics, key=lambda m: _metric_rank(m, name))]
         metric_infos[0].description = f"best {name} of the trial: Keras Tuner's score, the mean over executions"
@@ -337,6 +361,8 @@ class _KregTuner(_compat.ExecutionHook):
             return
         hp = trial.hyperparameters
         active = {p.name: hp.values[p.name] for p in hp.space if hp.is_active(p) and p.name in hp.values}
+        if _derives_strength(hp) and RegularizerSpace.strength_of(active) is not None:
+            active[RegularizerSpace.strength] = RegularizerSpace.strength_of(active)
         start = hparams_summary.hparams_pb(active, trial_id=trial.trial_id, start_time_secs=started)
         self._writer(trial).write(start, 0)
 
