@@ -187,12 +187,12 @@ def test_kreg_and_its_tensorboard_logging_need_no_tensorflow_on_jax(tmp_path):
 
     train = EventAccumulator(str(log_dir / "train"), size_guidance={"tensors": 0})
     train.Reload()
-    penalty = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in train.Tensors("regularization/penalty")]
-    assert [e.step for e in train.Tensors("regularization/penalty")] == [0, 1] and min(penalty) > 0
+    penalty = [float(tensor_util.make_ndarray(e.tensor_proto)) for e in train.Tensors("epoch_penalty")]
+    assert [e.step for e in train.Tensors("epoch_penalty")] == [0, 1] and min(penalty) > 0
     assert "fit/verdict" in train.Tags()["tensors"] and "fit/summary" in train.Tags()["tensors"]
     histogram = tensor_util.make_ndarray(train.Tensors("weights/sequential/dense/kernel")[0].tensor_proto)
     assert histogram.shape == (30, 3) and histogram[:, 2].sum() == 6
-    assert train.SummaryMetadata("regularization/penalty").plugin_data.plugin_name == "scalars"
+    assert train.SummaryMetadata("epoch_penalty").plugin_data.plugin_name == "scalars"
 
 
 if __name__ == "__main__":

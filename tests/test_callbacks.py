@@ -46,27 +46,46 @@ class MyTensorBoard(boards()[0]):  # Keras's, or kreg's where TensorFlow is not 
     pass
 
 
-@pytest.mark.parametrize("destination", ["log_dir", "tensorboard"])
-def test_monitor_writes_what_tensorboard_reads_back(tmp_path, destination):
-    model = regularized_model()
+def steps(logged, tag):
+    return [step for step, _ in logged.get(tag, [])]
+
+
+# Where the board is: listed after the monitor, before it, left out of `fit`, or none (`log_dir`).
+ORDERS = ["monitor, board", "board, monitor", "board left out", "log_dir"]
+
+
+def fit_in_order(tmp_path, order, model, epochs=3, extra=()):
     tensorboard = MyTensorBoard(str(tmp_path))  # a subclass: found by isinstance
-    monitor = (RegularizationMonitor(str(tmp_path)) if destination == "log_dir"
+    monitor = (RegularizationMonitor(str(tmp_path)) if order == "log_dir"
                else RegularizationMonitor(tensorboard=tensorboard))
-    history = model.fit(X, Y, batch_size=32, epochs=3, validation_data=(X[:32], Y[:32]), verbose=0,
-                        callbacks=[monitor, tensorboard]).history
+    callbacks = {"monitor, board": [monitor, *extra, tensorboard], "board, monitor": [tensorboard, *extra, monitor],
+                 "board left out": [monitor, *extra], "log_dir": [monitor, *extra]}[order]
+    return model.fit(X, Y, batch_size=32, epochs=epochs, validation_data=(X[:32], Y[:32]), verbose=0,
+                     callbacks=callbacks).history
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_monitor_writes_what_tensorboard_reads_back_each_quantity_once(tmp_path, order):
+    model = regularized_model()
+    history = fit_in_order(tmp_path, order, model)
     train, validation = scalars(tmp_path / "train"), scalars(tmp_path / "validation")
-    for tag in ["regularization/data_loss", "regularization/penalty", "dropout/drop/rate",
+    for tag in ["epoch_data_loss", "epoch_penalty", "dropout/drop/rate",
                 "weights/sequential/hidden/kernel/l1", "weights/sequential/hidden/kernel/l2",
                 "weights/sequential/hidden/kernel/zero_fraction", "weights/sequential/hidden/kernel/small_fraction",
                 "weights/sequential/hidden/kernel/max_unit_norm", "weights/sequential/hidden/kernel/max_norm_limit",
                 "weights/sequential/out/kernel/l1"]:
         tag = tag.replace("sequential", model.name)
-        assert [step for step, _ in train[tag]] == [0, 1, 2], tag
-    data = np.array([value for _, value in train["regularization/data_loss"]])
-    penalty = np.array([value for _, value in train["regularization/penalty"]])
+        assert steps(train, tag) == [0, 1, 2], (order, tag)  # each epoch once: one writer for each quantity
+    for tag in ["epoch_data_loss", "epoch_penalty"]:
+        assert steps(validation, tag) == [0, 1, 2], (order, tag)
+    assert not [tag for tag in [*train, *validation] if tag.startswith("regularization/")]
+    assert ("epoch_loss" in train) == order.startswith(("monitor, board", "board, monitor"))
+    data = np.array([value for _, value in train["epoch_data_loss"]])
+    penalty = np.array([value for _, value in train["epoch_penalty"]])
     np.testing.assert_allclose(data + penalty, history["loss"], rtol=1e-5)
-    val = np.array([value for _, value in validation["regularization/data_loss"]])
-    val_penalty = np.array([value for _, value in validation["regularization/penalty"]])
+    np.testing.assert_allclose(penalty, history["penalty"], rtol=1e-6)
+    val = np.array([value for _, value in validation["epoch_data_loss"]])
+    val_penalty = np.array([value for _, value in validation["epoch_penalty"]])
     np.testing.assert_allclose(val + val_penalty, history["val_loss"], rtol=1e-5)
     assert (penalty > 0).all()
     kernel = convert_to_numpy(model.get_layer("hidden").kernel)
@@ -75,6 +94,38 @@ def test_monitor_writes_what_tensorboard_reads_back(tmp_path, destination):
     assert train[f"weights/{model.name}/hidden/kernel/max_unit_norm"][-1][1] <= 1.0 + 1e-5
     assert train[f"weights/{model.name}/hidden/kernel/max_norm_limit"][-1][1] == 1.0
     assert train["dropout/drop/rate"][-1][1] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_the_diagnosis_reaches_tensorboard_once_whatever_the_order(tmp_path, order):
+    tensorboard = MyTensorBoard(str(tmp_path))
+    diagnosis = (FitDiagnosis(log_dir=str(tmp_path)) if order == "log_dir" else FitDiagnosis(tensorboard=tensorboard))
+    callbacks = {"monitor, board": [diagnosis, tensorboard], "board, monitor": [tensorboard, diagnosis],
+                 "board left out": [diagnosis], "log_dir": [diagnosis]}[order]
+    history = regularized_model().fit(X, Y, batch_size=32, epochs=2, validation_data=(X[:32], Y[:32]), verbose=0,
+                                      callbacks=callbacks).history
+    train, validation = scalars(tmp_path / "train"), scalars(tmp_path / "validation")
+    for tag in ["epoch_train_error", "epoch_generalization_gap", "epoch_avoidable_bias", "epoch_fit_verdict"]:
+        assert steps(train, tag) == [0, 1], (order, tag)
+    assert steps(validation, "epoch_error") == [0, 1]  # `val_error`, as the board names it
+    np.testing.assert_allclose([value for _, value in train["epoch_generalization_gap"]],
+                               history["generalization_gap"], rtol=1e-6)
+
+
+def test_a_multi_output_breakdown_is_written_once_with_the_board_first(tmp_path):
+    # With the board first, it wrote each output's data loss; the monitor adds (and writes) their sum and the penalty.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8,))
+    hidden = keras.layers.Dense(4, kernel_regularizer=kreg.regularizers.L2(0.1))(inputs)
+    model = keras.Model(inputs, {"a": keras.layers.Dense(1, name="a")(hidden), "b": keras.layers.Dense(1, name="b")(hidden)})
+    model.compile("sgd", {"a": "mse", "b": "mse"},
+                  weighted_metrics={"a": [kreg.metrics.DataLoss("mse")], "b": [kreg.metrics.DataLoss("mse")]})
+    board = MyTensorBoard(str(tmp_path))
+    y = {"a": Y[:, None].astype("float32"), "b": Y[:, None].astype("float32")}
+    history = model.fit(X, y, epochs=2, verbose=0, callbacks=[board, RegularizationMonitor(tensorboard=board)]).history
+    train = scalars(tmp_path / "train")
+    assert steps(train, "epoch_data_loss") == [0, 1] and steps(train, "epoch_penalty") == [0, 1]
+    np.testing.assert_allclose([v for _, v in train["epoch_data_loss"]], history["data_loss"], rtol=1e-6)
 
 
 def classifier(hidden, inputs):

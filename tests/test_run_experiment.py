@@ -228,3 +228,65 @@ def test_one_broken_file_does_not_hide_the_others_from_kreg_list(tmp_path, monke
 def test_what_a_run_could_never_do_is_refused_when_read(tmp_path, table, named):
     with pytest.raises(ValueError, match=re.escape(named)):
         experiments.load(write(tmp_path, table + BASE if table.startswith("seed") else BASE + table))
+
+
+def test_pruning_keys_resolve_with_their_defaults(tmp_path):
+    for given in ("true", '"median"', "false"):  # `true` stays `true`: folders made before "asha" resume
+        search = experiments.load(write(tmp_path, BASE + f"[search]\npruning = {given}\n"))["search"]
+        assert search["pruning"] == {"true": True, "false": False}.get(given, "median")
+        assert search["warmup_epochs"] == 3 and not set(experiments.HALVING) & set(search)
+    search = experiments.load(write(tmp_path, BASE + '[search]\npruning = "asha"\n'))["search"]
+    assert {k: search[k] for k in experiments.HALVING + ("min_trials",)} == \
+        {"min_resource": 1, "reduction_factor": 3, "min_early_stopping_rate": 0, "min_trials": 3}
+    assert "warmup_epochs" not in search  # the median rule's, not successive halving's
+    text = BASE + '[search]\npruning = "asha"\nmin_resource = 2\nreduction_factor = 2\nmin_early_stopping_rate = 1\n'
+    search = experiments.load(write(tmp_path, text))["search"]
+    assert (search["min_resource"], search["reduction_factor"], search["min_early_stopping_rate"]) == (2, 2, 1)
+
+
+BAD = ["0", "-1", '"3"', "nan", "2.5", "true"]  # each bad value of each key: named, with its value
+
+
+@pytest.mark.parametrize("key, value", [(k, v) for k in ("min_resource", "reduction_factor",
+                                                          "min_early_stopping_rate", "min_trials") for v in BAD
+                                         if (k, v) != ("min_early_stopping_rate", "0")]  # its default: valid
+                         + [("reduction_factor", "1")])
+def test_bad_halving_values_are_refused_naming_key_and_value(tmp_path, key, value, capsys):
+    path = write(tmp_path, BASE + f'[search]\npruning = "asha"\n{key} = {value}\n')
+    shown = {'"3"': "'3'", "true": "True"}.get(value, value)
+    with pytest.raises(ValueError, match=rf"`search.{key}` must be .*Received: ({key}=)?{re.escape(shown)}"):
+        experiments.load(path)
+    assert cli.main(["search", path, "--logdir", str(tmp_path / "logs")]) == 2
+    assert f"search.{key}" in capsys.readouterr().err
+    assert not (tmp_path / "logs").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("value", ["0", "-1", '"yes"', '"Median"', '""', "nan", "1.0", "[]"])
+def test_bad_pruning_values_are_refused_naming_the_value(tmp_path, value):
+    with pytest.raises(ValueError, match=r"`search.pruning` must be .*Received: (pruning=)?"):
+        experiments.load(write(tmp_path, BASE + f"[search]\npruning = {value}\n"))
+
+
+def test_pruning_keys_that_do_not_apply_are_refused(tmp_path):
+    for pruning in ("false", "true", '"median"'):
+        with pytest.raises(ValueError, match=r'`search.reduction_factor` applies to pruning = "asha" only\. '
+                                             r"Received: pruning=.*, reduction_factor=2"):
+            experiments.load(write(tmp_path, BASE + f"[search]\npruning = {pruning}\nreduction_factor = 2\n"))
+    with pytest.raises(ValueError, match=r"`search.warmup_epochs` is the median rule's.*warmup_epochs=2"):
+        experiments.load(write(tmp_path, BASE + '[search]\npruning = "asha"\nwarmup_epochs = 2\n'))
+    for pruning in ("true", '"asha"'):
+        with pytest.raises(ValueError, match=r'does not apply to tuner = "hyperband".*Received: pruning='):
+            experiments.load(write(tmp_path, BASE + f'[search]\ntuner = "hyperband"\npruning = {pruning}\n'))
+    assert not experiments.load(write(tmp_path, BASE + '[search]\ntuner = "hyperband"\n'))["search"]["pruning"]
+
+
+def test_a_first_rung_at_or_past_the_last_epoch_is_refused(tmp_path):
+    text = BASE + '[search]\npruning = "asha"\nepochs = 9\nmin_resource = 3\nmin_early_stopping_rate = {}\n'
+    assert experiments.load(write(tmp_path, text.format(0)))["search"]["min_early_stopping_rate"] == 0  # 3 < 9
+    with pytest.raises(ValueError, match=r"first rung.*must come before the last epoch \(9\).*"
+                                         r"min_early_stopping_rate=1, epochs=9"):
+        experiments.load(write(tmp_path, text.format(1)))  # 3 * 3 = 9: no trial would stop early
+    with pytest.raises(ValueError, match=r"first rung"):
+        experiments.load(write(tmp_path, text.format(10 ** 9)))  # refused at once, not computed
+    with pytest.raises(ValueError, match=r"first rung"):
+        experiments.load(write(tmp_path, text.format(0)), epochs=3)  # the command line's --epochs counts

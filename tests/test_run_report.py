@@ -38,7 +38,7 @@ def test_the_best_trial_is_not_drawn_twice_nor_hidden(tmp_path):
         assert not any(np.array_equal(weights["best"], weights[k]) for k in others)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(report.make(str(tmp_path / "logs" / "t"))) == 6  # with trials.png and confirm.png
+        assert len(report.make(str(tmp_path / "logs" / "t"))) == 7  # with trials.png, history.png, confirm.png
     assert "## Confirmation over 1 fresh seeds" in (tmp_path / "logs" / "t" / "report.md").read_text()
 
 

@@ -833,3 +833,41 @@ def test_ctrl_c_stops_a_chief_that_is_serving(tmp_path):
     finally:
         chief.kill()
     assert chief.returncode == 130 and "interrupted" in err, err[-2000:]
+
+
+def decisions(project):
+    """`{trial: (objective by epoch, pruned)}` as each trial.json records them."""
+    out = {}
+    for path in sorted(project.glob("trial_*/trial.json")):
+        record = json.loads(path.read_text())
+        metrics = record["metrics"]["metrics"]
+        by_epoch = [o["value"][0] for o in metrics["val_accuracy_by_epoch"]["observations"]]
+        out[path.parent.name] = (record["status"], by_epoch, metrics["pruned"]["observations"][-1]["value"][0])
+    return out
+
+
+def test_successive_halving_prunes_alike_after_a_kill_and_a_resume(tmp_path):
+    """`kill -9` after trial 2 finished, then a resume: every trial stops where the uninterrupted search stopped it
+    (the finished trials' objectives by epoch are read back from their trial.json)."""
+    experiment = tiny(tmp_path, trials=6, epochs=4)
+    text = open(experiment).read().replace("[search]", '[search]\npruning = "asha"\nreduction_factor = 2\n'
+                                                      "min_trials = 1")
+    open(experiment, "w").write(text)
+    assert search(experiment, tmp_path / "once") == 0
+    once = decisions(tmp_path / "once" / "tiny" / "tuner" / "search")
+    assert sorted(once) == [f"trial_{i}" for i in range(6)] and {s for s, _, _ in once.values()} == {"COMPLETED"}
+    assert {p for _, _, p in once.values()} == {0.0, 1.0}  # some trials pruned, some not
+    assert all(len(e) in (1, 2, 4) for _, e, _ in once.values())  # stopped at a rung (1, 2) or finished (4)
+    assert once["trial_5"][2] == 1.0  # a trial after the kill is pruned: against the trials before it
+    logdir = tmp_path / "killed"
+    project = logdir / "tiny" / "tuner" / "search"
+    process = go(warm(experiment, logdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.time() + 300
+    while trial_states(project).get("trial_2", ("",))[0] != "COMPLETED" and time.time() < deadline:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stdin.close()
+    assert len(trial_states(project)) < 6  # killed mid-search
+    assert search(experiment, logdir) == 0  # resumes
+    assert decisions(project) == once

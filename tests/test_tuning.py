@@ -56,10 +56,11 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
     root = events(tmp_path / "logs")
     experiment = plugin(root, metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
     domains = {h.name: h for h in experiment.hparam_infos}
-    # Columns: the searched hyperparameters every trial has, and the regularizer's strength (0 for none);
-    # conditional and fixed ones are described.
-    assert set(domains) == {"regularizer", "strength", "dropout_rate", "dropout_scaling", "max_norm_on", "schedule"}
-    assert all(h.differs for h in experiment.hparam_infos)
+    # Columns: the searched hyperparameters every trial has, the regularizer's strength (0 for none) and each
+    # searched strength (0 where unused); after them, max_norm, blank where inactive; all are described.
+    assert set(domains) == {"regularizer", "strength", "dropout_rate", "dropout_scaling", "max_norm_on", "schedule",
+                            "l1", "l2", "group_lasso", "max_norm"}
+    assert sorted(h.name for h in experiment.hparam_infos if not h.differs) == ["group_lasso", "l1", "l2", "max_norm"]
     assert sorted(x.string_value for x in domains["regularizer"].domain_discrete.values) == \
         sorted(["none", "l1", "l2", "elastic_net", "group_lasso"])
     assert (domains["dropout_rate"].domain_interval.min_value, domains["dropout_rate"].domain_interval.max_value) \
@@ -79,9 +80,12 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
                   for name, value in start.hparams.items()}
         values = saved["hyperparameters"]["values"]
         uses = {"none": [], "l1": ["l1"], "l2": ["l2"], "elastic_net": ["l1", "l2"], "group_lasso": ["group_lasso"]}
-        assert logged == pytest.approx({**values, "strength": sum(values[n] for n in uses[values["regularizer"]])})
+        unused = {"l1": 0.0, "l2": 0.0, "group_lasso": 0.0}
+        assert logged == pytest.approx({**unused, **values,
+                                        "strength": sum(values[n] for n in uses[values["regularizer"]])})
         if values["regularizer"] == "none":
-            assert "l1" not in logged and "l2" not in logged and logged["strength"] == 0  # inactive: absent
+            assert "l1" not in values and logged["l1"] == logged["l2"] == logged["strength"] == 0
+        assert ("max_norm" in logged) == values["max_norm_on"]  # no natural 0: absent where inactive
         end = plugin(session, metadata.SESSION_END_INFO_TAG, metadata.parse_session_end_info_plugin_data)
         assert end.status == api_pb2.STATUS_SUCCESS
         validation = events(tmp_path / "logs" / trial.trial_id / "execution0" / "validation")
@@ -95,6 +99,32 @@ def test_tensorboard_reads_back_the_truth(tmp_path):
         train = events(tmp_path / "logs" / trial.trial_id / "execution0" / "train")
         assert "epoch_loss" in train.Tags()["tensors"]
         assert any(tag.startswith("weights/") for tag in train.Tags()["tensors"])  # RegularizationMonitor
+
+
+def test_a_blank_holding_column_never_opens_the_page(tmp_path):
+    # regularizer, strength, l2 and max_norm_on: four columns every trial has. TensorBoard opens on five and its
+    # parallel coordinates skip a trial blank in a shown column, so max_norm (blank when off) is described only.
+    hypermodel = tuning.RegularizedMLP(10, (64,), hidden=(8,), regularizer=tuning.RegularizerSpace(["none", "l2"]),
+                                       dropout=None, schedule=None)
+    tuner = tuning.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=0,
+                                directory=str(tmp_path / "tuner"), project_name="p")
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0, callbacks=[Board(str(tmp_path / "logs"))])
+    experiment = plugin(events(tmp_path / "logs"), metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
+    assert sorted(h.name for h in experiment.hparam_infos) == ["l2", "max_norm_on", "regularizer", "strength"]
+    assert [h.name for h in experiment.hparam_infos if not h.differs] == ["l2"]
+    assert "max_norm in [1.0, 5.0]" in experiment.description
+
+
+def test_a_fixed_strength_within_a_choice_gets_its_column(tmp_path):
+    hypermodel = tuning.RegularizedMLP(10, (64,), hidden=(8,), dropout=None, max_norm=None, schedule=None,
+                                       regularizer=tuning.RegularizerSpace(["none", "l2"], l2=(0.01, 0.01)))
+    tuner = tuning.RandomSearch(hypermodel, objective="val_accuracy", max_trials=2, seed=0,
+                                directory=str(tmp_path / "tuner"), project_name="p")
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0, callbacks=[Board(str(tmp_path / "logs"))])
+    experiment = plugin(events(tmp_path / "logs"), metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
+    (l2,) = [h for h in experiment.hparam_infos if h.name == "l2"]
+    assert "fixed at 0.01" in l2.description and l2.domain_interval.max_value == 0.01
+    assert "l2 in [0.01] (fixed) when regularizer in ['l2']" in experiment.description
 
 
 class Exploding(kt.HyperModel):
@@ -431,3 +461,138 @@ def test_kerass_tensorboard_without_tensorflow_is_refused_before_any_trial(tmp_p
     tuner.search(X, Y, validation_data=(XV, YV), epochs=1, verbose=0,  # kreg's own writes without TensorFlow
                  callbacks=[kreg.callbacks.TensorBoard(str(tmp_path / "logs"))])
     assert len(tuner.oracle.trials) == 1 and (tmp_path / "logs" / "0" / "execution0" / "train").is_dir()
+
+
+def run_rule(rule, curves, direction="min"):
+    """Runs trials one after another, each epoch by epoch as `_TrialCallback` does: each trial's epochs trained
+    (numbered from 1) and whether the rule stopped it."""
+    finished, out = [], []
+    for curve in curves:
+        history, pruned = [], False
+        for epoch, value in enumerate(curve):
+            history.append(value)
+            pruned = rule.prunes(epoch, list(history), finished, direction)
+            if pruned:
+                break
+        out.append((len(history), pruned))
+        finished.append(history)
+    return out
+
+
+# A worked example (val_loss, lower is better), eta = 3, rungs at 1, 3 and 9 epochs, min_trials = 1. At a rung of n
+# values the best max(1, n // 3) go on; a tie with the last of them goes on.
+WORKED = [
+    [0.90, 0.80, 0.50, 0.45, 0.44, 0.43, 0.42, 0.41, 0.40, 0.39],  # t0: alone everywhere, runs all 10 epochs
+    [0.80, 0.70, 0.60, 0.50, 0.49, 0.48, 0.47, 0.46, 0.45, 0.44],  # t1: 1 epoch: best of [0.9, 0.8]; 3: 0.6 > 0.5
+    [0.85, 0.30, 0.20, 0.10, 0.10, 0.10, 0.10, 0.10, 0.10, 0.10],  # t2: 1 epoch: 0.85 not the best of 3 (0.8)
+    [0.75, 0.60, 0.45, 0.44, 0.43, 0.42, 0.41, 0.40, 0.41, 0.38],  # t3: best at 1 (of 4) and 3 (of 3); 9: 0.41 > 0.40
+    [0.75, 0.70, 0.50, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40],  # t4: ties t3 at 1 (kept); 3: 0.5 ties t0: 4 // 3 = 1
+    [0.95, 0.70, 0.50, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40, 0.40],  # t5: 6 values at 1: the best 2 go on: not 0.95
+]
+
+
+def test_successive_halving_worked_example():
+    rule = tuning.SuccessiveHalvingPruning(min_resource=1, reduction_factor=3, min_trials=1)
+    assert rule.rungs(10) == [1, 3, 9]
+    assert run_rule(rule, WORKED) == [(10, False), (3, True), (1, True), (9, True), (3, True), (1, True)]
+    # t4's 0.5 at 3 epochs: [0.45 (t3), 0.5 (t0), 0.5 (t4), 0.6 (t1)], 4 // 3 = 1 kept: 0.45; t4 stops.
+    # With eta = 2 the best 2 of 4 go on at 2 epochs, t4 included (a tie with the last kept goes on).
+    rule2 = tuning.SuccessiveHalvingPruning(min_resource=2, reduction_factor=2, min_trials=1)
+    assert rule2.rungs(10) == [2, 4, 8]
+    assert rule2.prunes(1, [0.75, 0.70], [[0.9, 0.8], [0.8, 0.7], [0.85, 0.3]], "min") is False  # 0.70 ties 2nd
+    assert rule2.prunes(1, [0.75, 0.71], [[0.9, 0.8], [0.8, 0.7], [0.85, 0.3]], "min") is True
+    assert rule2.prunes(0, [0.99], [[0.1]], "min") is False  # 1 epoch is no rung
+    # Higher is better (val_accuracy): the same ranks, mirrored.
+    flipped = [[1 - value for value in curve] for curve in WORKED]
+    assert run_rule(rule, flipped, "max") == run_rule(rule, WORKED)
+
+
+def test_successive_halving_waits_for_min_trials_at_each_rung():
+    """Optuna's `n_min_trials` (optuna #2441): with fewer earlier trials at a rung than `min_trials`, no ranking."""
+    rule = tuning.SuccessiveHalvingPruning(min_resource=1, reduction_factor=3, min_trials=3)
+    # t1 and t2 would stop at 1 epoch with min_trials = 1 (see above); here only 1 and 2 trials precede them.
+    out = run_rule(rule, WORKED)
+    assert out[:3] == [(10, False), (10, False), (10, False)]
+    # t3 is judged at 1 epoch against 3 trials (0.75, the best of 4: goes on), then at 3 against t0, t1 and t2,
+    # which now reached 3 epochs: 0.45 is not the best of [0.20, 0.45, 0.50, 0.60].
+    assert out[3] == (3, True)
+    # A rung counts the earlier trials that reached it: pruned trials count where they got to, not beyond.
+    assert rule.prunes(2, [0.9, 0.9, 0.9], [[0.1, 0.1, 0.1], [0.1, 0.1, 0.1], [0.2]], "min") is False  # 2 at 3
+    assert rule.prunes(2, [0.9, 0.9, 0.9], [[0.1, 0.1, 0.1], [0.1, 0.1, 0.1], [0.2, 0.2, 0.2]], "min") is True
+
+
+def test_successive_halving_agrees_with_optuna():
+    """The same decisions as Optuna's `SuccessiveHalvingPruner` (bootstrap_count=0 is min_trials=1) on random
+    curves, trial after trial, each reporting every epoch as step = epochs trained."""
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = np.random.default_rng(0)
+    for min_resource, eta, rate, direction in [(1, 3, 0, "min"), (1, 2, 0, "max"), (2, 2, 1, "min"), (1, 4, 0, "max")]:
+        curves = np.round(rng.uniform(size=(30, 12)), 2).tolist()  # 2 decimals: ties happen
+        ours = run_rule(tuning.SuccessiveHalvingPruning(min_resource, eta, rate, min_trials=1), curves, direction)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource, reduction_factor=eta,
+                                                        min_early_stopping_rate=rate)
+        study = optuna.create_study(direction="minimize" if direction == "min" else "maximize", pruner=pruner)
+        theirs = []
+        for curve in curves:
+            trial, pruned = study.ask(), False
+            for epoch, value in enumerate(curve):
+                trial.report(value, step=epoch + 1)
+                pruned = trial.should_prune()  # once a step: a second call judges the next rung
+                if pruned:
+                    break
+            theirs.append((epoch + 1, pruned))
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED if pruned else None,
+                       values=None if pruned else curve[-1])
+        assert ours == theirs, (min_resource, eta, rate, direction)
+
+
+def test_median_rule_as_before():
+    rule = tuning.MedianPruning(warmup_epochs=1, min_trials=2)
+    others = [[0.9, 0.5, 0.4], [0.8, 0.6, 0.3]]
+    assert rule.prunes(0, [0.99], others, "min") is False  # warm-up
+    assert rule.prunes(1, [0.9, 0.56], others, "min") is True  # best so far 0.56 > median(0.5, 0.6) = 0.55
+    assert rule.prunes(1, [0.9, 0.55], others, "min") is False  # equal to the median: goes on
+    assert rule.prunes(1, [0.9, 0.56], others[:1], "min") is False  # one earlier trial: fewer than min_trials
+    assert rule.prunes(2, [0.1, 0.9, 0.9], others, "min") is False  # the best so far counts, not the last
+
+
+@pytest.mark.parametrize("kwargs, name, expected", [
+    ({"min_resource": 0}, "min_resource", "an int >= 1"), ({"min_resource": 1.0}, "min_resource", "an int >= 1"),
+    ({"reduction_factor": 1}, "reduction_factor", "an int >= 2"),
+    ({"reduction_factor": True}, "reduction_factor", "an int >= 2"),
+    ({"reduction_factor": float("nan")}, "reduction_factor", "an int >= 2"),
+    ({"min_early_stopping_rate": -1}, "min_early_stopping_rate", "an int >= 0"),
+    ({"min_early_stopping_rate": "0"}, "min_early_stopping_rate", "an int >= 0"),
+    ({"min_trials": 0}, "min_trials", "an int >= 1")])
+def test_successive_halving_arguments_are_checked(kwargs, name, expected):
+    with pytest.raises(ValueError, match=rf"argument `{name}` of SuccessiveHalvingPruning: expected {expected}\. "
+                                         rf"Received: {name}="):
+        tuning.SuccessiveHalvingPruning(**kwargs)
+
+
+def test_hyperband_takes_no_pruning(tmp_path):
+    for rule in (tuning.MedianPruning(), tuning.SuccessiveHalvingPruning()):
+        with pytest.raises(ValueError, match="argument `pruning` of Hyperband: expected None: Hyperband stops"):
+            tuning.Hyperband(Slow(), objective="val_loss", max_epochs=2, directory=str(tmp_path), pruning=rule)
+
+
+def test_successive_halving_prunes_and_its_history_survives_a_reload(tmp_path):
+    """Each finished trial's objective by epoch is in its trial.json: a tuner reloaded from the folder (a resumed
+    search) ranks against the same values as the one that ran the trials."""
+    rule = tuning.SuccessiveHalvingPruning(min_resource=2, reduction_factor=2, min_trials=1)
+    kwargs = dict(objective="val_loss", max_trials=3, directory=str(tmp_path / "t"), project_name="p", pruning=rule)
+    tuner = tuning.GridSearch(Slow(), **kwargs)
+    tuner.search(X, Y, validation_data=(XV, YV), epochs=4, verbose=0, callbacks=[Board(str(tmp_path / "logs"))])
+    trials = {t.hyperparameters.get("lr"): t for t in tuner.oracle.trials.values()}
+    assert len(tuner.epoch_history[trials[0.01].trial_id]) == 4  # the first trial: alone at every rung
+    assert len(tuner.epoch_history[trials[0.0].trial_id]) == 2  # lr 0 learns nothing: stopped at the first rung
+    assert trials[0.0].metrics.get_last_value("pruned") == 1.0
+    assert scalar(events(tmp_path / "logs" / trials[0.0].trial_id), "trial/pruned") == 1.0
+    experiment = plugin(events(tmp_path / "logs"), metadata.EXPERIMENT_TAG, metadata.parse_experiment_plugin_data)
+    (pruned,) = [m for m in experiment.metric_infos if m.name.tag == "trial/pruned"]
+    assert pruned.description == "1 if successive halving (ASHA) stopped the trial early"
+    resumed = tuning.GridSearch(Slow(), **kwargs)  # overwrite=False: reloads the oracle from its files
+    assert resumed.epoch_history == {}
+    resumed._recall_epochs()
+    assert resumed.epoch_history == tuner.epoch_history  # bit for bit: JSON keeps a float's repr

@@ -98,8 +98,9 @@ def test_the_default_view_shows_what_was_searched_and_draws_every_finished_trial
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     experiment, groups = board_at(tmp_path / "logs").dashboard(len(tuner.oracle.trials))
     hparams, metrics = default_view(experiment)
-    # the searched choices, and the strength the trial's regularizer uses: every trial has them
-    assert hparams == ["dropout_rate", "max_norm_on", "regularizer", "strength"]
+    # the searched choices, the strength the trial's regularizer uses and each searched strength (0 where the
+    # trial's regularizer has no such term): every trial has them, so the default view draws every trial
+    assert hparams == ["dropout_rate", "max_norm_on", "regularizer", "strength", "l1"]
     assert metrics == ["trial/best_val_accuracy", "trial/best_epoch", "trial/generalization_gap",
                        "trial/data_loss", "trial/pruned"]
     assert len(drawn(groups, hparams, metrics)) == len(completed) == 4
@@ -107,12 +108,18 @@ def test_the_default_view_shows_what_was_searched_and_draws_every_finished_trial
     for trial in completed:  # every active value, conditional ones included, reaches the page
         searched = trial.hyperparameters.values
         strength = {"none": 0.0, "l1": searched.get("l1"), "l2": searched.get("l2")}[searched["regularizer"]]
-        assert values[trial.trial_id] == pytest.approx({**searched, "strength": strength})
+        assert values[trial.trial_id] == pytest.approx({"l1": 0.0, "l2": 0.0, **searched, "strength": strength})
     strengths = [v["strength"] for v in values.values()]
     assert all(s >= 0 for s in strengths) and any(s > 0 for s in strengths)
     (column,) = [h for h in experiment["hparamInfos"] if h["name"] == "strength"]
     assert column["type"] == "DATA_TYPE_FLOAT64" and column["domainInterval"]["minValue"] == 0.0
     assert "l1 in [1e-06, 0.01] (float, log scale) when regularizer in ['l1']" in experiment["description"]
+    columns = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert "0 where the trial's regularizer has no l1 term" in columns["l1"]["description"]
+    assert columns["l1"]["domainInterval"] == {"minValue": 0.0, "maxValue": 0.01}
+    # max_norm has no natural 0 (blank where off): with four columns every trial has, it would open the page
+    assert "max_norm" not in columns and "max_norm in [1.0, 5.0]" in experiment["description"]
+    assert all(("max_norm" in v) == v["max_norm_on"] for v in values.values())
     assert "dropout_scaling = 'inverted'" in experiment["description"]
 
 

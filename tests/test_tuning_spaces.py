@@ -321,3 +321,32 @@ def test_regularize_adds_no_space_it_was_not_given():
     assert names[0] == "regularizer" and not [n for n in names if n.startswith("max_norm")]
     tuning.Regularize(build, max_norm=tuning.MaxNormSpace()).build(hp)
     assert "max_norm_on" in [p.name for p in hp.space]
+
+
+def test_averaging_space_declares_its_values_in_conditional_scopes():
+    space = tuning.AveragingSpace()
+    hp = kt.HyperParameters()
+    assert space.build(hp) == ("none", None)
+    assert [p.name for p in hp.space] == ["averaging", "ema_decay", "swa_start"]
+    assert hp.values == {"averaging": "none"}  # no inactive decay or start in a trial without averaging
+    decay = next(p for p in hp.space if p.name == "ema_decay")
+    assert decay.sampling == "reverse_log" and (decay.min_value, decay.max_value) == (0.99, 0.999)
+    hp = kt.HyperParameters()
+    hp.values["averaging"] = "swa"
+    kind, start = space.build(hp)
+    assert kind == "swa" and 0.5 <= start <= 0.8 and "ema_decay" not in hp.values
+    assert tuning.AveragingSpace(["ema"], ema_decay=(0.9, 0.9)).build(kt.HyperParameters()) == ("ema", 0.9)
+    assert not space.regularizes({"averaging": "none"}) and space.regularizes({"averaging": "swa"})
+    assert tuning.spaces.get("averaging") is tuning.AveragingSpace
+
+
+@pytest.mark.parametrize("arguments, match", [
+    ({"choices": ["ema", "polyak"]}, r"`choices` of AveragingSpace: expected a non-empty list of distinct names"),
+    ({"ema_decay": (0.9, 1.0)}, r"`ema_decay` of AveragingSpace: expected a pair \(min, max\) with 0 < min <= max < 1"),
+    ({"ema_decay": (0.0, 0.9)}, r"`ema_decay` of AveragingSpace: expected a pair \(min, max\) with 0 < min"),
+    ({"swa_start": (0.5, 1.0)}, r"`swa_start` of AveragingSpace: expected a pair \(min, max\) within \[0, 1\)"),
+    ({"swa_start": (-0.1, 0.5)}, r"`swa_start` of AveragingSpace: expected a pair \(min, max\) with 0 <= min"),
+])
+def test_averaging_space_validation(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        tuning.AveragingSpace(**arguments)

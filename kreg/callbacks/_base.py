@@ -51,6 +51,61 @@ def check_destination(owner, log_dir, tensorboard):
         )
 
 
+class Beside(Callback):
+    """A callback that adds entries to the epoch logs and writes beside a TensorBoard callback (or into `log_dir`).
+
+    Keras's `TensorBoard` callback (and kreg's) writes every key of the epoch
+    logs as `epoch_KEY` (`val_KEY` in the `validation` run), as it finds them
+    when its own `on_epoch_end` runs: it sees what the callbacks listed before
+    it added, not what those listed after it add. So that each quantity is
+    logged once, under the board's tag, whatever the order, a subclass writes
+    what it adds (`write_missed`) only where the board will not: the board is
+    listed before it, or is not in this `fit`, or there is none (`log_dir`).
+
+    The order comes from Keras's `CallbackList`, which calls `set_params` on
+    each callback in list order with one `params` dict: when this callback's
+    turn comes, the board already holds that dict if and only if it is listed
+    earlier. By `on_epoch_end` every callback of the `fit` holds it, so a board
+    that does not was never given to the `fit`.
+    """
+
+    _board_before = False
+
+    def set_params(self, params):
+        super().set_params(params)
+        self._board_before = self.tensorboard is not None and self.tensorboard.params is params
+
+    def _board_in_fit(self):
+        return self.tensorboard is not None and self.params is not None and self.tensorboard.params is self.params
+
+    def board_writes_logs(self):
+        """Whether the `tensorboard` callback, listed after this one, writes the entries this one adds to the logs."""
+        return self._board_in_fit() and not self._board_before
+
+    def board_wrote_logs(self):
+        """Whether the `tensorboard` callback, listed before this one, has written this epoch's logs already."""
+        return self._board_in_fit() and self._board_before
+
+    def write_missed(self, epoch, entries):
+        """Writes `{KEY: value}` from the epoch logs as the board would (`epoch_KEY`), where it will not."""
+        if self._writers is None or self.board_writes_logs():
+            return
+        train, validation = epoch_scalars(entries)
+        for writer, values in ((self._writers.train, train), (self._writers.validation, validation)):
+            if values:
+                write_scalars(writer, epoch, values)
+
+
+def epoch_scalars(logs):
+    """`(train, validation)`: the epoch logs under the tags Keras's `TensorBoard` gives them (`epoch_KEY`).
+
+    A `val_KEY` goes to the validation run as `epoch_KEY`.
+    """
+    train = {f"epoch_{key}": value for key, value in logs.items() if not key.startswith("val_")}
+    validation = {f"epoch_{key[4:]}": value for key, value in logs.items() if key.startswith("val_")}
+    return train, validation
+
+
 class Writers:
     """TensorBoard writers for the run's `train` and `validation` subdirectories.
 
@@ -61,7 +116,7 @@ class Writers:
     """
 
     def __init__(self, log_dir, tensorboard):
-        root = str(tensorboard.log_dir if tensorboard is not None else log_dir)
+        self.root = root = str(tensorboard.log_dir if tensorboard is not None else log_dir)
         self.train = _events.Writer(os.path.join(root, "train"))
         self.validation = _events.Writer(os.path.join(root, "validation"))
 

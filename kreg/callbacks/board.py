@@ -6,6 +6,7 @@ import keras
 
 from kreg import _compat
 from kreg import _events
+from kreg.callbacks._base import epoch_scalars
 from kreg.callbacks._base import write_scalars
 
 
@@ -82,11 +83,10 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        train = self._collect_learning_rate({k: v for k, v in logs.items() if not k.startswith("val_")})
-        validation = {k[4:]: v for k, v in logs.items() if k.startswith("val_")}
+        train, validation = epoch_scalars(self._collect_learning_rate(logs))
         for run, values in (("train", train), ("validation", validation)):
             if values:
-                self._write(run, epoch, {f"epoch_{name}": value for name, value in values.items()})
+                self._write(run, epoch, values)
 
     def on_train_batch_begin(self, batch, logs=None):
         pass

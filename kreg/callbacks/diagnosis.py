@@ -1,10 +1,12 @@
 """A verdict on each epoch and on the run: underfitting, overfitting or a good fit."""
 
 import math
+import os
 
 from kreg import _events
 from kreg import _validation as v
-from kreg.callbacks._base import Callback
+from kreg.callbacks import _layout
+from kreg.callbacks._base import Beside
 from kreg.callbacks._base import Writers
 from kreg.callbacks._base import check_destination
 
@@ -35,7 +37,7 @@ def classify(train_error, val_error, baseline_error, bias_threshold, variance_th
     return GOOD_FIT
 
 
-class FitDiagnosis(Callback):
+class FitDiagnosis(Beside):
     """Classifies each epoch and the run as underfitting, overfitting or a good fit.
 
     The error is `1 - accuracy` for classifiers (an accuracy metric in the
@@ -62,8 +64,13 @@ class FitDiagnosis(Callback):
     prints "Epoch 5/5"). With `log_dir` or `tensorboard` it writes
     each epoch's verdict and, at the end, the run's verdict, the recommended
     next step, the best and the last epoch as TensorBoard text (`fit/verdict`,
-    `fit/summary`). The run's verdict is the last epoch's. After training,
-    `verdict`, `recommendation`, `best_epoch`, `stopped_epoch`,
+    `fit/summary`), and the Custom Scalars page's diagnosis charts
+    (`kreg.callbacks._layout`). Those entries reach TensorBoard once, as
+    `epoch_train_error`, `epoch_generalization_gap`, ... (and the validation
+    run's `epoch_error`): from a `tensorboard` callback listed after this one,
+    else written by this one, as `RegularizationMonitor` does its penalty.
+    The run's verdict is the last epoch's. After training, `verdict`,
+    `recommendation`, `best_epoch`, `stopped_epoch`,
     `overfitting_onset` and `history` hold the same; the attributes count
     epochs from 0, as Keras's callbacks receive them (`EarlyStopping`'s
     `stopped_epoch` too), and the texts from 1, as Keras prints them.
@@ -105,6 +112,7 @@ class FitDiagnosis(Callback):
         self._best = (math.inf, None)  # (validation error, training error there)
         if self.log_dir is not None or self.tensorboard is not None:
             self._writers = Writers(self.log_dir, self.tensorboard)
+            _layout.write(os.path.join(self._writers.root, "train"), _layout.FIT)
 
     def _key(self, logs):
         if self.error != "auto":
@@ -142,6 +150,7 @@ class FitDiagnosis(Callback):
         if self.best_epoch is not None:
             entry["best_epoch"] = self.best_epoch + 1  # as Keras prints it
         logs.update(entry)
+        self.write_missed(epoch, entry)
         self.history.append({**entry, "verdict": verdict})
         self.verdict, self.recommendation = verdict, NEXT_STEP[verdict]
         if self._writers is not None:

@@ -17,6 +17,9 @@
     max_trials = 8
     epochs = 40
 
+    pruning = "asha"       # false (default), true or "median" (the median rule), "asha" (successive
+                           #   halving: min_resource, reduction_factor, min_early_stopping_rate)
+
     [space.regularizer]    # any of regularizer, dropout, max_norm, augment, schedule, label_smoothing,
                            #   spectral_norm; for a cnn also spatial_dropout, drop_path, drop_block
     choices = ["none", "l2"]
@@ -48,7 +51,8 @@ SCHEMA = {
              "test_size": float, "shape": str, "label_column": int},
     "model": {"kind": str, "builder": str, "layers": list, "hidden": list, "filters": list, "dense": int, "learning_rate": float, "residual": bool},
     "search": {"tuner": str, "objective": str, "direction": str, "max_trials": int, "max_epochs": int, "epochs": int,
-               "batch_size": int, "pruning": bool, "warmup_epochs": int, "min_trials": int, "deterministic": bool},
+               "batch_size": int, "pruning": (bool, str), "warmup_epochs": int, "min_trials": int,
+               "min_resource": int, "reduction_factor": int, "min_early_stopping_rate": int, "deterministic": bool},
     "space": {name: space.keys for name, space in tuning.spaces.SPACES.items()},
     "confirm": {"seeds": int, "top": int, "by": str},
 }
@@ -80,7 +84,9 @@ def _check(table, schema, where, path):
 CONFIRM_DEFAULTS = {"seeds": 3, "top": 1}
 SEARCH_DEFAULTS = {"tuner": "random", "objective": "val_accuracy", "max_trials": 8, "epochs": 20,
                    "batch_size": 32, "pruning": False, "warmup_epochs": 3, "min_trials": 3, "deterministic": False}
-BUDGETS = ("max_trials", "epochs", "max_epochs", "batch_size", "warmup_epochs", "min_trials")
+BUDGETS = ("max_trials", "epochs", "max_epochs", "batch_size", "warmup_epochs", "min_trials", "min_resource")
+# `search.pruning` = "asha" takes these keys, with `kreg.tuning.SuccessiveHalvingPruning`'s defaults (and min_trials).
+HALVING = ("min_resource", "reduction_factor", "min_early_stopping_rate")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -131,9 +137,11 @@ def complete(table, path, **overrides):
     for key, value in CONFIRM_DEFAULTS.items():
         if not (key == "top" and "by" in table["confirm"]):
             table["confirm"].setdefault(key, value)
+    given = set(search)
     for key, value in SEARCH_DEFAULTS.items():
         search.setdefault(key, value)
     search.setdefault("max_epochs", search["epochs"])
+    _pruning_keys(search, given, path)
     _check_values(table, path)
     return table
 
@@ -169,8 +177,10 @@ def _check_values(table, path):
     _check_data(table["data"])
     search = table["search"]
     for key in BUDGETS:
-        if search[key] < 1:
+        if key in search and search[key] < 1:
             raise ValueError(f"{path}: `search.{key}` must be an int >= 1. Received: {key}={search[key]!r}")
+    if search["pruning"] == "asha":
+        _check_halving(search, path)
     for key, value in table["confirm"].items():
         if key != "by" and value < 1:
             raise ValueError(f"{path}: `confirm.{key}` must be an int >= 1. Received: {key}={value!r}")
@@ -193,6 +203,51 @@ def _check_values(table, path):
     if search.get("direction", "min") not in ("min", "max"):
         raise ValueError(f"{path}: `search.direction` must be \"min\" or \"max\". "
                          f"Received: direction={search['direction']!r}")
+
+
+def _pruning_keys(search, given, path):
+    """Checks `search.pruning` against the tuner and the keys given (`given`: those the file or the command line
+    set); fills in successive halving's defaults. `true` stays `true` (the median rule, as folders record it)."""
+    pruning = search["pruning"]
+    if isinstance(pruning, str) and pruning not in tuning.PRUNING:
+        raise ValueError(f"{path}: `search.pruning` must be false, true (the median rule), \"median\" or \"asha\" "
+                         f"(successive halving). Received: pruning={pruning!r}")
+    if pruning is not False and search["tuner"] == "hyperband":
+        raise ValueError(f"{path}: `search.pruning` does not apply to tuner = \"hyperband\": Hyperband stops trials "
+                         f"by itself (its brackets are successive halving). Set pruning = false or choose another "
+                         f"tuner. Received: pruning={pruning!r}")
+    if pruning == "asha":
+        if "warmup_epochs" in given:
+            raise ValueError(f"{path}: `search.warmup_epochs` is the median rule's; successive halving's first rung "
+                             f"is `min_resource` epochs. Received: pruning='asha', "
+                             f"warmup_epochs={search['warmup_epochs']!r}")
+        del search["warmup_epochs"]
+        defaults = tuning.SuccessiveHalvingPruning().get_config()
+        for key in HALVING:
+            search.setdefault(key, defaults[key])
+        return
+    for key in HALVING:
+        if key in given:
+            raise ValueError(f"{path}: `search.{key}` applies to pruning = \"asha\" only. "
+                             f"Received: pruning={pruning!r}, {key}={search[key]!r}")
+
+
+def _check_halving(search, path):
+    """Successive halving's keys (`min_resource` is checked with the budgets)."""
+    if search["reduction_factor"] < 2:
+        raise ValueError(f"{path}: `search.reduction_factor` must be an int >= 2. "
+                         f"Received: reduction_factor={search['reduction_factor']!r}")
+    if search["min_early_stopping_rate"] < 0:
+        raise ValueError(f"{path}: `search.min_early_stopping_rate` must be an int >= 0. "
+                         f"Received: min_early_stopping_rate={search['min_early_stopping_rate']!r}")
+    rule = tuning.SuccessiveHalvingPruning(*(search[key] for key in HALVING), search["min_trials"])
+    if not rule.rungs(search["epochs"] - 1):
+        raise ValueError(f"{path}: successive halving's first rung, min_resource * reduction_factor ** "
+                         f"min_early_stopping_rate epochs, must come before the last epoch ({search['epochs']}): "
+                         f"no trial would stop early. Received: min_resource={search['min_resource']!r}, "
+                         f"reduction_factor={search['reduction_factor']!r}, "
+                         f"min_early_stopping_rate={search['min_early_stopping_rate']!r}, "
+                         f"epochs={search['epochs']!r}")
 
 
 def _csv(*, flat, **spec):

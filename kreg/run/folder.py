@@ -174,7 +174,8 @@ def _resumable(directory, settings, tuner_file):
         if trial_id not in trials:
             read(_compat.trial_file(project, trial_id), "trial")
     for entry in os.listdir(project):
-        if entry.endswith(".json") and entry != _compat.ORACLE_FILE:
+        # `.tmp-*`: a write cut short by a kill (`_io.write_bytes`); the file it was to replace is whole
+        if entry.endswith(".json") and entry != _compat.ORACLE_FILE and not entry.startswith(".tmp-"):
             read(os.path.join(project, entry), "tuner")
     _, running, queued = _compat.oracle_state(oracle)
     orphans = [t for t in trials if trials[t]["status"] not in _compat.FINISHED_STATUSES and t not in queued

@@ -2,7 +2,6 @@
 and `kreg report` (`report.md` and its PNGs)."""
 
 import glob
-import io
 import json
 import math
 import os
@@ -13,8 +12,10 @@ from tensorboard.util import tensor_util
 
 from kreg import _events
 from kreg import _io
+from kreg.run import _figure
 from kreg.run import confirm
 from kreg.run import folder
+from kreg.run import importance
 
 
 def progress(budget, started, direction):
@@ -88,23 +89,6 @@ def read_curves(run):
     return {metric: (list(steps), list(steps.values())) for metric, steps in points.items()}
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def _save(figure, path):
-    """Writes `figure` as a PNG at `path`, atomically, and closes it."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(figure)
-    _io.write_bytes(path, buffer.getvalue())
-
-
 def _last_pair(train, val):
     """`(training, validation)` at the last epoch both curves have, or None."""
     common = set(train[0]) & set(val[0])
@@ -123,23 +107,26 @@ def _legend_or_say(ax, message):
 
 
 def make(directory, *, top=3):
-    """Writes `curves.png`, `weights.png`, `hyperparameters.png`, `trials.png`, `confirm.png` (once confirmed)
-    and `report.md` into `directory`; prints the markdown's text; returns the paths written."""
+    """Writes `curves.png`, `weights.png`, `hyperparameters.png` (the slice plots), `trials.png`, `history.png`,
+    `confirm.png` (once confirmed) and `report.md` into `directory`; prints the markdown's text; returns the paths
+    written."""
     trials, objective, label_noise = read_trials(directory)
     scored = [t for t in trials if t["status"] == "COMPLETED" and t.get("score") is not None]
     scored.sort(key=lambda t: t["score"], reverse=objective["direction"] == "max")
     written = [os.path.join(directory, name) for name in ("curves.png", "weights.png", "hyperparameters.png",
-                                                          "trials.png")]
+                                                          "trials.png", "history.png")]
     metric = objective["name"][4:] if objective["name"].startswith("val_") else objective["name"]
     gaps = curves_png(directory, scored[:top], written[0], metric)
     every_trial_png(directory, trials, scored[0]["trial_id"] if scored else None, written[3], metric)
     weights_png(os.path.join(directory, "weights.npz"), written[1])
-    hyperparameters_png(scored, objective["name"], written[2])
+    weighed = importance.importances(trials, direction=objective["direction"])
+    importance.slice_png(trials, objective["name"], written[2], weighed.shares)
+    importance.history_png(trials, objective["name"], written[4], objective["direction"])
     confirmation = _confirmation(directory)
     if confirmation:
         written.append(os.path.join(directory, "confirm.png"))
         plot_confirmation(confirmation, written[-1])
-    lines = markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric)
+    lines = markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric, weighed)
     written.append(os.path.join(directory, "report.md"))
     _io.write_text(written[-1], "\n".join(lines))
     print("\n".join(line for line in lines if not line.startswith("![")))
@@ -159,7 +146,7 @@ def _confirmation(directory):
 
 def curves_png(directory, trials, path, metric="accuracy"):
     """Training and validation `metric` by epoch of `trials` and the baseline; returns each run's last-epoch gap."""
-    plt = _pyplot()
+    plt = _figure.pyplot()
     board = os.path.join(directory, "tensorboard")
     figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     runs = [(f"trial {t['trial_id']}", os.path.join(board, t["trial_id"], "execution0")) for t in trials]
@@ -180,13 +167,13 @@ def curves_png(directory, trials, path, metric="accuracy"):
     ax.set_ylabel(metric)
     ax.set_title(f"{metric} by epoch: training (dashed) and validation (solid)")
     _legend_or_say(ax, "no finished trial yet: nothing to plot")
-    _save(figure, path)
+    _figure.save(figure, path)
     return gaps
 
 
 def weights_png(weights_path, path):
     """Histograms of the kernel weights `kreg search` saved (`weights.npz`)."""
-    plt = _pyplot()
+    plt = _figure.pyplot()
     figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     if os.path.exists(weights_path):
         with np.load(weights_path) as weights:
@@ -200,42 +187,13 @@ def weights_png(weights_path, path):
     ax.set_ylabel("density (log)")
     ax.set_title("Kernel weights: the best trial (black), the baseline (dashed), the best of each regularizer")
     _legend_or_say(ax, "no finished trial yet: no weights")
-    _save(figure, path)
-
-
-def hyperparameters_png(scored, objective, path):
-    """The objective against each hyperparameter, one panel each."""
-    plt = _pyplot()
-    names = sorted({k for t in scored for k in t["hyperparameters"]["values"]})
-    columns = max(1, min(3, len(names)))
-    rows = max(1, -(-len(names) // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False, layout="constrained")
-    for ax, hp in zip(axes.ravel(), names):
-        points = [(t["hyperparameters"]["values"][hp], t["score"]) for t in scored if hp in t["hyperparameters"]["values"]]
-        xs = [p[0] for p in points]
-        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
-            ax.scatter(xs, [p[1] for p in points])
-            if xs and min(xs) > 0 and max(xs) / min(xs) > 100:
-                ax.set_xscale("log")
-        else:
-            labels = sorted({str(x) for x in xs})
-            ax.scatter([labels.index(str(x)) for x in xs], [p[1] for p in points])
-            ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-            ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.set_title(hp, fontsize=9)
-        ax.set_ylabel(objective, fontsize=8)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[len(names):]:
-        ax.axis("off")
-    if not names:
-        axes[0, 0].text(0.5, 0.5, "no finished trial yet: nothing to plot", ha="center", va="center")
-    _save(figure, path)
+    _figure.save(figure, path)
 
 
 def every_trial_png(directory, trials, best_id, path, metric="accuracy"):
     """Validation `metric` by epoch of every trial that logged one: the best in colour, the pruned ones marked
     with an x where the pruning rule stopped them."""
-    plt = _pyplot()
+    plt = _figure.pyplot()
     figure, ax = plt.subplots(figsize=(8, 5), layout="constrained")
     shown = {"pruned": False, "other": False}
     for trial in trials:
@@ -244,8 +202,7 @@ def every_trial_png(directory, trials, best_id, path, metric="accuracy"):
             continue
         steps, values = val[metric]
         epochs = [s + 1 for s in steps]  # numbered as Keras prints them
-        observations = trial.get("metrics", {}).get("metrics", {}).get("pruned", {}).get("observations", [])
-        pruned = bool(observations and observations[-1]["value"][0])
+        pruned = importance.pruned(trial)
         if trial["trial_id"] == best_id:
             ax.plot(epochs, values, color="C0", marker=".", linewidth=2, zorder=3, label=f"trial {best_id} (best)")
             continue
@@ -259,11 +216,12 @@ def every_trial_png(directory, trials, best_id, path, metric="accuracy"):
     ax.set_ylabel(f"validation {metric}")
     ax.set_title(f"validation {metric} of every trial")
     _legend_or_say(ax, "no trial logged an epoch yet: nothing to plot")
-    _save(figure, path)
+    _figure.save(figure, path)
 
 
-def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric="accuracy"):
-    """`report.md`'s lines: the best trials, the curves' gaps, the plots, the confirmation."""
+def markdown(directory, trials, scored, objective, gaps, label_noise, confirmation, metric="accuracy", weighed=None):
+    """`report.md`'s lines: the best trials, the curves' gaps, the plots, which hyperparameter mattered (`weighed`,
+    an `importance.Importances`), the confirmation."""
     name, direction = objective["name"], objective["direction"]
     lines = [f"# Report: {os.path.basename(os.path.normpath(directory))}", "",
              f"{len(trials)} trials, {len(scored)} completed; objective {name} ({direction}).", ""]
@@ -279,7 +237,9 @@ def markdown(directory, trials, scored, objective, gaps, label_noise, confirmati
                   "| run | training | validation | training − validation |", "|---|---|---|---|"]
         lines += [f"| {label} | {train:.4f} | {val:.4f} | {train - val:+.4f} |" for label, train, val in gaps]
         lines.append("")
-    lines += ["![every trial](trials.png)", "![weights](weights.png)", "![hyperparameters](hyperparameters.png)", ""]
+    lines += ["![every trial](trials.png)", "![weights](weights.png)", ""]
+    if weighed is not None:
+        lines += importance.markdown(weighed, name)
     if confirmation:
         lines += confirmation_markdown(confirmation)
     return lines
@@ -291,7 +251,7 @@ def plot(columns, path, *, metric="test accuracy"):
     Args:
         columns: `[(label, [value per seed])]`, drawn left to right.
     """
-    plt = _pyplot()
+    plt = _figure.pyplot()
     figure, ax = plt.subplots(figsize=(1.9 * len(columns) + 1.5, 3.6))
     for i, (label, values) in enumerate(columns):
         offsets = np.linspace(-0.12, 0.12, len(values)) if len(values) > 1 else [0.0]
@@ -309,7 +269,7 @@ def plot(columns, path, *, metric="test accuracy"):
     ax.set_title(f"Confirmation over {max(len(v) for _, v in columns)} seeds", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    _save(figure, path)
+    _figure.save(figure, path)
 
 
 

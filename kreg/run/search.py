@@ -177,11 +177,19 @@ def os_message(error, directory):
     return f"Cannot read or write{where}: {error.strerror or error}"
 
 
+def _pruning(search):
+    """The pruning rule `[search]` names (`pruning = true` is the median rule), with its keys; None for false."""
+    if search["pruning"] is False:
+        return None
+    rule = tuning.PRUNING["median" if search["pruning"] is True else search["pruning"]]
+    return rule(**{key: search[key] for key in rule().get_config()})
+
+
 def _tuner(plan, hypermodel):
     search = plan.search
     name = search["tuner"]
     budget = {"max_epochs": search["max_epochs"]} if name == "hyperband" else {"max_trials": search["max_trials"]}
-    pruning = tuning.MedianPruning(search["warmup_epochs"], search["min_trials"]) if search["pruning"] else None
+    pruning = _pruning(search)
     return tuning.get(name)(hypermodel, objective=kt.Objective(plan.objective.name, plan.objective.direction),
                             seed=plan.seed, pruning=pruning, deterministic=search["deterministic"],
                             directory=os.path.join(plan.directory, "tuner"), project_name="search", overwrite=False,

@@ -18,6 +18,7 @@ from kreg.layers import DropPath
 from kreg.layers import Dropout
 from kreg.layers import SpatialDropout2D
 from kreg.tuning.spaces import AugmentSpace
+from kreg.tuning.spaces import AveragingSpace
 from kreg.tuning.spaces import PENALTIES
 from kreg.tuning.spaces import DropBlockSpace
 from kreg.tuning.spaces import DropoutSpace
@@ -49,7 +50,7 @@ class _Regularized(kt.HyperModel):
     """The pieces the MLP and the CNN share: spaces, compilation, and the schedule in `fit`."""
 
     def __init__(self, owner, num_classes, input_shape, *, regularizer, dropout, max_norm, augment, schedule,
-                 label_smoothing, spectral_norm, learning_rate, name=None):
+                 label_smoothing, spectral_norm, learning_rate, averaging=None, name=None):
         super().__init__(name=name)
         self.num_classes = v.positive_int(owner, "num_classes", num_classes)
         if not isinstance(input_shape, (list, tuple)) or not input_shape:
@@ -62,6 +63,7 @@ class _Regularized(kt.HyperModel):
         self.schedule = _check_space(owner, "schedule", schedule, ScheduleSpace)
         self.label_smoothing = _check_space(owner, "label_smoothing", label_smoothing, LabelSmoothingSpace)
         self.spectral_norm = _check_space(owner, "spectral_norm", spectral_norm, SpectralNormSpace)
+        self.averaging = _check_space(owner, "averaging", averaging, AveragingSpace)
         self.learning_rate = v.positive_float(owner, "learning_rate", learning_rate)
         if self.learning_rate > _FLOAT32_MAX:  # the optimizer keeps it in float32, where it would be inf
             raise v.invalid(owner, "learning_rate", f"a float in (0, {_FLOAT32_MAX:.4g}] (float32's largest)",
@@ -74,6 +76,8 @@ class _Regularized(kt.HyperModel):
         policy = self.augment.build(hp) if self.augment else None
         if self.schedule:
             self.schedule.build(hp)
+        if self.averaging:
+            self.averaging.build(hp)
         return regularizer, rate, scaling, constraint, policy
 
     def _hidden(self, hp):
@@ -88,6 +92,8 @@ class _Regularized(kt.HyperModel):
         optimizer = keras.optimizers.Adam(self.learning_rate)
         if self.regularizer is not None:
             optimizer = self.regularizer.optimizer(hp, optimizer, model)
+        if self.averaging is not None:  # last: it changes the optimizer that the others made
+            optimizer = self.averaging.optimizer(hp, optimizer)
         smoothing = self.label_smoothing.build(hp) if self.label_smoothing else 0.0
         loss = losses.SparseCategoricalCrossentropy(smoothing) if smoothing else "sparse_categorical_crossentropy"
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"],
@@ -99,18 +105,26 @@ class _Regularized(kt.HyperModel):
         return [(self.dropout, Dropout)] if self.dropout else []
 
     def fit(self, hp, model, *args, **kwargs):
-        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on (`scheduled_fit`)."""
-        return scheduled_fit(hp, model, self.schedule, self.regularizer, self._dropouts(), *args, **kwargs)
+        """`model.fit`, with the regularization warm-up when the trial's `schedule` is on and its weight averaging
+        (`scheduled_fit`)."""
+        return scheduled_fit(hp, model, self.schedule, self.regularizer, self._dropouts(), *args,
+                             averaging=self.averaging, **kwargs)
 
 
-def scheduled_fit(hp, model, schedule, regularizer, dropouts, *args, **kwargs):
-    """`model.fit`, with the regularization warm-up when the trial's `schedule` (a space, or None) is on.
+def scheduled_fit(hp, model, schedule, regularizer, dropouts, *args, averaging=None, **kwargs):
+    """`model.fit`, with the regularization warm-up when the trial's `schedule` (a space, or None) is on, and the
+    trial's weight averaging (`averaging`, an `AveragingSpace` or None).
 
     The warm-up ramps each penalty's strength from 0 to the trial's and each
     dropout-family layer's rate from 0 to its space's trial rate (one
     `RegularizationSchedule` per family member: they log side by side;
     DropPath's scaled, each to its own depth's rate, the last block's logged
     as `drop_path_rate`). `dropouts` lists `(space, kreg layer class)`.
+
+    The averaging callback goes first among the callbacks, so that every other
+    one's `on_epoch_end` (early stopping, the tuner's checkpoint) sees the
+    averaged weights; SWA gets this `fit`'s `x` and `batch_size` for its
+    BatchNormalization pass and its `epochs` for its start.
     """
     if schedule and hp.get(schedule.on):
         def ramp(end):
@@ -126,6 +140,11 @@ def scheduled_fit(hp, model, schedule, regularizer, dropouts, *args, **kwargs):
             elif rate > 0:
                 schedules.append(callbacks.RegularizationSchedule(dropout_rate=ramp(rate), dropout_layers=cls))
         kwargs["callbacks"] = [*schedules, *kwargs.get("callbacks", [])]
+    if averaging is not None:
+        average = averaging.callback(hp, epochs=kwargs.get("epochs", 1), data=args[0] if args else kwargs.get("x"),
+                                     batch_size=kwargs.get("batch_size") or 32)
+        if average is not None:
+            kwargs["callbacks"] = [average, *kwargs.get("callbacks", [])]
     return model.fit(*args, **kwargs)
 
 
@@ -151,14 +170,15 @@ class RegularizedMLP(_Regularized):
             or None.
         learning_rate: Adam's learning rate (fixed: the search is about
             regularization).
+        averaging: an `AveragingSpace` (EMA or SWA of the weights), or None.
     """
 
     def __init__(self, num_classes, input_shape, *, hidden=(512, 512), regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
-                 label_smoothing=None, spectral_norm=None, learning_rate=1e-3, name=None):
+                 label_smoothing=None, spectral_norm=None, learning_rate=1e-3, averaging=None, name=None):
         super().__init__("RegularizedMLP", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
                          max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
-                         spectral_norm=spectral_norm, learning_rate=learning_rate, name=name)
+                         spectral_norm=spectral_norm, learning_rate=learning_rate, averaging=averaging, name=name)
         self.hidden = _units("RegularizedMLP", "hidden", hidden)
 
     def build(self, hp):
@@ -215,15 +235,16 @@ class RegularizedCNN(_Regularized):
         spatial_dropout: a `SpatialDropoutSpace`, or None.
         drop_block: a `DropBlockSpace`, or None.
         learning_rate: Adam's learning rate.
+        averaging: an `AveragingSpace` (EMA or SWA of the weights), or None.
     """
 
     def __init__(self, num_classes, input_shape, *, filters=(32, 64), dense=128, regularizer=RegularizerSpace(),
                  dropout=DropoutSpace(), max_norm=MaxNormSpace(), augment=None, schedule=ScheduleSpace(),
                  label_smoothing=None, spectral_norm=None, learning_rate=1e-3, residual=False, drop_path=None,
-                 spatial_dropout=None, drop_block=None, name=None):
+                 spatial_dropout=None, drop_block=None, averaging=None, name=None):
         super().__init__("RegularizedCNN", num_classes, input_shape, regularizer=regularizer, dropout=dropout,
                          max_norm=max_norm, augment=augment, schedule=schedule, label_smoothing=label_smoothing,
-                         spectral_norm=spectral_norm, learning_rate=learning_rate, name=name)
+                         spectral_norm=spectral_norm, learning_rate=learning_rate, averaging=averaging, name=name)
         if len(self.input_shape) != 3:
             raise v.invalid("RegularizedCNN", "input_shape", "(height, width, channels)", input_shape)
         if regularizer is not None and "orthogonal" in regularizer.choices:
@@ -324,14 +345,16 @@ class Regularize(kt.HyperModel):
       keep their proportions (the deepest gets the trial's rate);
     - `augment`: in front of an image input `(height, width, channels)`;
     - `label_smoothing`: on the model's cross-entropy loss;
-    - `schedule`: the warm-up of penalties and dropout rates in `fit`.
+    - `schedule`: the warm-up of penalties and dropout rates in `fit`;
+    - `averaging`: an EMA of the weights (on the model's own optimizer) or
+      SWA, in `fit`; validated, checkpointed and left in the model averaged.
 
     The copy is compiled as `build_fn` compiled the original, with a
     `kreg.metrics.DataLoss` added for a single loss (reported as `data_loss`).
     A space that cannot apply is a ValueError saying why: a Sequential or
     Functional model is needed for the spaces that rebuild layers
     (penalties, max-norm, spectral norm, the dropout family); a subclassed one
-    takes `weight_decay`/`proximal_l1`, `label_smoothing` and `schedule`.
+    takes `weight_decay`/`proximal_l1`, `label_smoothing`, `schedule` and `averaging`.
 
     Args:
         build_fn: `hp -> keras.Model`, compiled.
@@ -345,12 +368,13 @@ class Regularize(kt.HyperModel):
         label_smoothing: a `LabelSmoothingSpace`, or None.
         spectral_norm: a `SpectralNormSpace`, or None.
         schedule: a `ScheduleSpace`, or None.
+        averaging: an `AveragingSpace`, or None.
         layers: which layers get the penalty, max-norm and spectral norm, as in `kreg.attach`.
     """
 
     def __init__(self, build_fn, *, regularizer=RegularizerSpace(), max_norm=None, dropout=None,
                  spatial_dropout=None, drop_path=None, drop_block=None, augment=None, label_smoothing=None,
-                 spectral_norm=None, schedule=None, layers=None, name=None):
+                 spectral_norm=None, schedule=None, averaging=None, layers=None, name=None):
         super().__init__(name=name)
         if not callable(build_fn):
             raise v.invalid("Regularize", "build_fn", "a function hp -> keras.Model", build_fn)
@@ -364,6 +388,7 @@ class Regularize(kt.HyperModel):
         self.label_smoothing = _check_space("Regularize", "label_smoothing", label_smoothing, LabelSmoothingSpace)
         self.spectral_norm = _check_space("Regularize", "spectral_norm", spectral_norm, SpectralNormSpace)
         self.schedule = _check_space("Regularize", "schedule", schedule, ScheduleSpace)
+        self.averaging = _check_space("Regularize", "averaging", averaging, AveragingSpace)
         self.layers = layers
 
     def _rebuilding(self):
@@ -399,6 +424,8 @@ class Regularize(kt.HyperModel):
             regularized = self._augmented(regularized, self.augment.build(hp))
         if self.schedule is not None:
             self.schedule.build(hp)
+        if self.averaging is not None:
+            self.averaging.build(hp)
         return self._compile(model, regularized, hp)
 
     def _relayer(self, model, hp):
@@ -458,6 +485,8 @@ class Regularize(kt.HyperModel):
         config = _compat.compile_arguments(original)  # the objects compile got: custom metrics need no registry
         if self.regularizer is not None:
             config["optimizer"] = self.regularizer.optimizer(hp, keras.optimizers.get(config["optimizer"]), model)
+        if self.averaging is not None:  # last: it changes the optimizer that the others made
+            config["optimizer"] = self.averaging.optimizer(hp, keras.optimizers.get(config["optimizer"]))
         if self.label_smoothing is not None:
             config["loss"] = smoothed(config.get("loss"), self.label_smoothing.build(hp))
         loss = config.get("loss")
@@ -470,7 +499,8 @@ class Regularize(kt.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         dropouts = [(space, _FAMILY[name][1]) for name, space in self.family.items()]
-        return scheduled_fit(hp, model, self.schedule, self.regularizer, dropouts, *args, **kwargs)
+        return scheduled_fit(hp, model, self.schedule, self.regularizer, dropouts, *args, averaging=self.averaging,
+                             **kwargs)
 
 
 _SPECTRAL = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)

@@ -13,6 +13,7 @@ import keras_tuner as kt
 
 from kreg import _validation as v
 from kreg import augment
+from kreg import callbacks
 from kreg import constraints
 from kreg import regularizers
 from kreg.optimizers import ProximalL1
@@ -156,13 +157,10 @@ class RegularizerSpace(_Space):
         kind = hp.Choice(self.choice, list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
             self.choice, self.choices[0])
         strengths = {}
-        for name, users, bounds in (("l1", ("l1", "elastic_net", "proximal_l1"), self.l1),
-                                    ("l2", ("l2", "elastic_net"), self.l2),
-                                    ("group_lasso", ("group_lasso",), self.group_lasso),
-                                    ("weight_decay", ("weight_decay",), self.weight_decay),
-                                    ("orthogonal", ("orthogonal",), self.orthogonal)):
-            users = [u for u in users if u in self.choices]
+        for name in self.hyperparameters[1:]:
+            users = [c for c in self.choices if name in self.STRENGTHS[c]]
             if users:
+                bounds = getattr(self, name)
                 with hp.conditional_scope(self.choice, users):
                     strengths[name] = _float(hp, name, bounds, log=True)
         n = self.num_examples
@@ -601,6 +599,88 @@ class ScheduleSpace(_Space):
         return hp.Boolean(self.on)
 
 
+_AVERAGINGS = ("none", "ema", "swa")
+
+
+class AveragingSpace(_Space):
+    """Whether to average the weights: an exponential moving average (EMA) or stochastic weight averaging (SWA).
+
+    Hyperparameters: `averaging` (one of `choices`; fixed where one is
+    offered), and only where the choice uses them: `ema_decay` ("ema"; on a
+    reverse-log scale, which spreads draws over `1 - decay` as a log scale
+    does over a strength) and `swa_start` ("swa"; the fraction of the epochs
+    trained before averaging starts, on a linear scale).
+
+    "ema" trains with Keras's EMA of the optimizer and timm's decay warm-up
+    (`kreg.callbacks.use_ema`, `decay_t = min(ema_decay, 1 - (1 + t) ** -0.75)`
+    at update `t`); "swa" averages the weights at the end of each epoch after
+    the first `floor(swa_start * epochs)` epochs equally, at the hypermodel's
+    constant learning rate, with BatchNormalization statistics re-estimated
+    from the training data (Izmailov et al. 2018;
+    `kreg.callbacks.StochasticWeightAveraging`). Either way the epoch's
+    validation, early stopping, the checkpoint and the model `fit` leaves use
+    the averaged weights.
+
+    Args:
+        choices: names from "none", "ema", "swa".
+        ema_decay: `(min, max)` of the EMA's decay, `0 < min <= max < 1`;
+            default `(0.99, 0.999)`.
+        swa_start: `(min, max)` of the fraction of the epochs before SWA
+            starts, within [0, 1); default `(0.5, 0.8)` (the paper starts at
+            about 75% of the budget).
+    """
+
+    keys = {"choices": list, "ema_decay": list, "swa_start": list}
+    choice = "averaging"  # the hyperparameter naming the trial's averaging
+    decay = "ema_decay"
+    start = "swa_start"
+    hyperparameters = (choice, decay, start)
+
+    @classmethod
+    def regularizes(cls, values):
+        return values.get(cls.choice) in ("ema", "swa")
+
+
+    def __init__(self, choices=_AVERAGINGS, *, ema_decay=(0.99, 0.999), swa_start=(0.5, 0.8)):
+        owner = "AveragingSpace"
+        self.choices = _choices(owner, "choices", choices, _AVERAGINGS)
+        self.ema_decay = _range(owner, "ema_decay", ema_decay, log=True)
+        if self.ema_decay[1] >= 1:
+            raise v.invalid(owner, "ema_decay", "a pair (min, max) with 0 < min <= max < 1", ema_decay)
+        self.swa_start = _range(owner, "swa_start", swa_start)
+        if self.swa_start[1] >= 1:
+            raise v.invalid(owner, "swa_start", "a pair (min, max) within [0, 1)", swa_start)
+
+    def build(self, hp):
+        """`(choice, value)`: `("ema", decay)`, `("swa", start fraction)`, or `("none", None)`."""
+        kind = hp.Choice(self.choice, list(self.choices)) if len(self.choices) > 1 else hp.Fixed(
+            self.choice, self.choices[0])
+        values = {}
+        for name, user, bounds, sampling in ((self.decay, "ema", self.ema_decay, "reverse_log"),
+                                             (self.start, "swa", self.swa_start, "linear")):
+            if user in self.choices:
+                with hp.conditional_scope(self.choice, [user]):
+                    values[user] = hp.Fixed(name, bounds[0]) if bounds[0] == bounds[1] else hp.Float(
+                        name, bounds[0], bounds[1], sampling=sampling)
+        return kind, values.get(kind)
+
+    def optimizer(self, hp, optimizer):
+        """`optimizer` with Keras's EMA of the weights (and timm's warm-up) where the trial's choice is "ema"."""
+        if hp.get(self.choice) == "ema":
+            return callbacks.use_ema(optimizer, hp.get(self.decay))
+        return optimizer
+
+    def callback(self, hp, *, epochs, data, batch_size):
+        """The trial's averaging callback for a `fit` of `epochs` on `data` (its `x`), or None for "none"."""
+        kind = hp.get(self.choice)
+        if kind == "ema":
+            return callbacks.ExponentialMovingAverage()
+        if kind == "swa":
+            start = callbacks.averaging.swa_start_epoch(hp.get(self.start), epochs)
+            return callbacks.StochasticWeightAveraging(start, data=data, batch_size=batch_size)
+        return None
+
+
 def hparams_domain(hp):
     """`(domain, description)` of a Keras Tuner hyperparameter for TensorBoard's HParams."""
     from tensorboard.plugins.hparams import summary_v2 as hparams  # `api` imports TensorFlow
@@ -631,6 +711,7 @@ SPACES = {
     "spatial_dropout": SpatialDropoutSpace,
     "drop_path": DropPathSpace,
     "drop_block": DropBlockSpace,
+    "averaging": AveragingSpace,
 }
 CNN_ONLY = ("spatial_dropout", "drop_path", "drop_block")
 
