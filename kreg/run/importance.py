@@ -251,7 +251,8 @@ def importances(trials, *, direction="max", seed=SEED):
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed), params=list(distributions))
     need = max(MIN_TRIALS, TRIALS_PER_HYPERPARAMETER * k)
     caveat = None if n >= need else (
-        f"Too few trials to tell which hyperparameter mattered: {n} completed trials for {k} hyperparameters, "
+        f"Too few trials to tell which hyperparameter mattered: {n} completed trials for {k} "
+        f"hyperparameter{'s' if k > 1 else ''}, "
         f"and this ranking is to be trusted from {need} on ({TRIALS_PER_HYPERPARAMETER} per hyperparameter, "
         f"{MIN_TRIALS} at least). With fewer, the order is often wrong even where one hyperparameter alone moves "
         f"the objective: read the table as a hint, check it against the slice plots, and run more trials (a higher "
