@@ -1,13 +1,9 @@
 """Regularization's Custom Scalars page (`kreg/callbacks/_layout.py`), as TensorBoard serves it over HTTP."""
 
-import json
 import os
 import re
 import subprocess
 import sys
-import time
-import urllib.parse
-import urllib.request
 
 import keras
 import numpy as np
@@ -20,43 +16,28 @@ from kreg import tuning
 from kreg.callbacks import _layout
 from test_callbacks import X, Y, regularized_model
 from test_tuning_dashboard import Board
+from test_tuning_dashboard import board_at  # noqa: F401  (a fixture)
 
 
 def get(board, route, **query):
     """A GET of the custom_scalars plugin's `route` (its routes: `/layout`, `/scalars`, `/download_data`)."""
-    url = f"http://127.0.0.1:{board.port}/data/plugin/custom_scalars/{route}?{urllib.parse.urlencode(query)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
+    return board.get(f"plugin/custom_scalars/{route}", **query)
 
 
 def served(board, runs, deadline=60):
     """`(layout, {run: [scalar tags]})` once TensorBoard serves a layout and `runs` runs of scalars."""
-    start = time.time()
-    while True:
-        try:
-            layout = get(board, "layout")
-            with urllib.request.urlopen(f"http://127.0.0.1:{board.port}/data/plugin/scalars/tags", timeout=10) as r:
-                tags = {run: sorted(tags) for run, tags in json.load(r).items()}
-            if layout and len(tags) >= runs:
-                return layout, tags
-        except OSError:
-            pass
-        if time.time() - start > deadline:
-            raise TimeoutError(f"TensorBoard served no layout and {runs} runs in {deadline} s")
-        time.sleep(0.5)
+    def ready():
+        layout = get(board, "layout")
+        tags = {run: sorted(tags) for run, tags in board.get("plugin/scalars/tags").items()}
+        return (layout, tags) if layout and len(tags) >= runs else None
+
+    return board.until(ready, f"a layout and {runs} runs", deadline)
 
 
 def charts(layout):
     return {chart["title"]: chart["multiline"]["tag"] for category in layout["category"]
             for chart in category["chart"]}
 
-
-@pytest.fixture
-def board_at():
-    started = []
-    yield lambda logdir: started.append(Board(logdir)) or started[-1]
-    for board in started:
-        board.close()
 
 
 def test_the_layout_is_written_without_tensorflow_once_in_the_pages_order(tmp_path):

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import keras
@@ -40,26 +41,39 @@ class Board:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
-    def dashboard(self, sessions, deadline=60):
-        """`(experiment, session_groups)` once TensorBoard has loaded `sessions` finished sessions."""
+    def get(self, route, **query):
+        """A GET of TensorBoard's `/data/ROUTE`."""
+        url = f"http://127.0.0.1:{self.port}/data/{route}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+
+    def until(self, ready, what, deadline=60):
+        """`ready()`'s first value other than None, polled while TensorBoard loads the logs."""
         start = time.time()
         while True:
             try:
-                experiment = self.post("experiment", {"experimentName": ""})
-                columns = [{"hparam": h["name"]} for h in experiment.get("hparamInfos", [])] + \
-                    [{"metric": m["name"]} for m in experiment.get("metricInfos", [])]
-                groups = self.post("session_groups", {"experimentName": "", "allowedStatuses": STATUSES,
-                                                      "colParams": columns, "startIndex": 0,
-                                                      "sliceSize": 1000})["sessionGroups"]
-                finished = [g for g in groups if g["sessions"][0].get("status") in ("STATUS_SUCCESS",
-                                                                                    "STATUS_FAILURE")]
-                if len(finished) >= sessions:
-                    return experiment, groups
+                value = ready()
+                if value is not None:
+                    return value
             except OSError:
                 pass
             if time.time() - start > deadline:
-                raise TimeoutError(f"TensorBoard did not serve {sessions} sessions in {deadline} s")
+                raise TimeoutError(f"TensorBoard did not serve {what} in {deadline} s")
             time.sleep(0.5)
+
+    def dashboard(self, sessions, deadline=60):
+        """`(experiment, session_groups)` once TensorBoard has loaded `sessions` finished sessions."""
+        def ready():
+            experiment = self.post("experiment", {"experimentName": ""})
+            columns = [{"hparam": h["name"]} for h in experiment.get("hparamInfos", [])] + \
+                [{"metric": m["name"]} for m in experiment.get("metricInfos", [])]
+            groups = self.post("session_groups", {"experimentName": "", "allowedStatuses": STATUSES,
+                                                  "colParams": columns, "startIndex": 0,
+                                                  "sliceSize": 1000})["sessionGroups"]
+            finished = [g for g in groups if g["sessions"][0].get("status") in ("STATUS_SUCCESS", "STATUS_FAILURE")]
+            return (experiment, groups) if len(finished) >= sessions else None
+
+        return self.until(ready, f"{sessions} sessions", deadline)
 
     def close(self):
         self.process.kill()
