@@ -284,12 +284,6 @@ class _TrialCallback(keras.callbacks.Callback):
         """The objective at each epoch of this execution so far."""
         return [e[self.objective.name] for e in self.epochs if self.objective.name in e]
 
-    def best_so_far(self):
-        values = self.history()
-        if not values:
-            return None
-        return max(values) if self.objective.direction == "max" else min(values)
-
     def _others(self):
         """The objective by epoch of every earlier finished trial (`epoch_history`: those this tuner object ran,
         and, resumed, those its `trial.json` files record)."""
