@@ -237,7 +237,7 @@ def test_pruning_keys_resolve_with_their_defaults(tmp_path):
         assert search["warmup_epochs"] == 3 and not set(experiments.HALVING) & set(search)
     search = experiments.load(write(tmp_path, BASE + '[search]\npruning = "asha"\n'))["search"]
     assert {k: search[k] for k in experiments.HALVING + ("min_trials",)} == \
-        {"min_resource": 1, "reduction_factor": 3, "min_early_stopping_rate": 0, "min_trials": 3}
+        {"min_resource": 3, "reduction_factor": 3, "min_early_stopping_rate": 0, "min_trials": 3}
     assert "warmup_epochs" not in search  # the median rule's, not successive halving's
     text = BASE + '[search]\npruning = "asha"\nmin_resource = 2\nreduction_factor = 2\nmin_early_stopping_rate = 1\n'
     search = experiments.load(write(tmp_path, text))["search"]

@@ -850,8 +850,8 @@ def test_successive_halving_prunes_alike_after_a_kill_and_a_resume(tmp_path):
     """`kill -9` after trial 2 finished, then a resume: every trial stops where the uninterrupted search stopped it
     (the finished trials' objectives by epoch are read back from their trial.json)."""
     experiment = tiny(tmp_path, trials=6, epochs=4)
-    text = open(experiment).read().replace("[search]", '[search]\npruning = "asha"\nreduction_factor = 2\n'
-                                                      "min_trials = 1")
+    text = open(experiment).read().replace("[search]", '[search]\npruning = "asha"\nmin_resource = 1\n'
+                                                      "reduction_factor = 2\nmin_trials = 1")
     open(experiment, "w").write(text)
     assert search(experiment, tmp_path / "once") == 0
     once = decisions(tmp_path / "once" / "tiny" / "tuner" / "search")
